@@ -1,0 +1,42 @@
+"""Model architectures, looked up by name.
+
+Every architecture is registered with :func:`register_architecture` and built with
+:func:`build_model`, which records the name and the full arguments on the model so that
+``trustlab.core.weights`` can save and rebuild it.
+
+Examples
+--------
+>>> from trustlab.core.models import build_model, list_architectures
+>>> list_architectures()
+['digits-cnn', 'mlp', 'resnet18']
+>>> model = build_model("digits-cnn")
+>>> model.trustlab_architecture
+{'name': 'digits-cnn', 'arguments': {'in_channels': 1, 'num_classes': 10}}
+"""
+
+from __future__ import annotations
+
+from trustlab.core.models._base import (
+    ARCHITECTURE_ATTRIBUTE,
+    ARCHITECTURES,
+    build_model,
+    list_architectures,
+    register_architecture,
+    resolve_arguments,
+)
+from trustlab.core.models.digits_cnn import DigitsCNN
+from trustlab.core.models.mlp import MLP
+from trustlab.core.models.resnet import BasicBlock, ResNet18
+
+__all__ = [
+    "ARCHITECTURES",
+    "ARCHITECTURE_ATTRIBUTE",
+    "MLP",
+    "BasicBlock",
+    "DigitsCNN",
+    "ResNet18",
+    "build_model",
+    "list_architectures",
+    "register_architecture",
+    "resolve_arguments",
+]

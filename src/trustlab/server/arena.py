@@ -1,0 +1,63 @@
+"""The running arena: settings, database, task catalogue. Built at start-up, never at import."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from trustlab.server import storage
+from trustlab.server.db import make_engine, make_sessionmaker, upgrade, write_session
+from trustlab.server.errors import ApiError
+from trustlab.server.services.submissions import Context
+from trustlab.server.services.tasks import ServedTask, TaskCatalog
+from trustlab.server.settings import Settings
+from trustlab.tasks import load_plugins
+
+log = logging.getLogger("trustlab.arena")
+
+
+class Arena:
+    """Everything a request handler needs, created once per process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.db_url)
+        self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
+        self.catalog = TaskCatalog(settings.tasks_dir)
+        self._last_refresh = 0.0
+
+    @property
+    def context(self) -> Context:
+        return Context(settings=self.settings, sessions=self.sessions)
+
+    def start(self) -> None:
+        """Create folders, migrate the schema, drop half-received uploads, load the tasks."""
+        load_plugins(self.settings.plugins)
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.settings.submissions_dir.mkdir(parents=True, exist_ok=True)
+        upgrade(self.engine)
+        removed = storage.sweep_incoming(self.settings.submissions_dir)
+        if removed:
+            log.info("removed %d half-received upload(s)", removed)
+        self.refresh_tasks()
+
+    def refresh_tasks(self) -> list[ServedTask]:
+        with write_session(self.sessions) as session:
+            tasks = self.catalog.refresh(session)
+        self._last_refresh = time.monotonic()
+        return tasks
+
+    def task(self, task_id: str) -> ServedTask:
+        """A task by id; looks on disk again (at most every 5 s) for tasks built since."""
+        try:
+            return self.catalog.get(task_id)
+        except ApiError:
+            if time.monotonic() - self._last_refresh < 5.0:
+                raise
+            self.refresh_tasks()
+            return self.catalog.get(task_id)
+
+    def close(self) -> None:
+        self.engine.dispose()

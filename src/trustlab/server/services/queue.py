@@ -1,0 +1,165 @@
+"""The job queue of submissions, kept in the database.
+
+A worker *claims* the oldest queued submission (or one whose lease ran out because its worker
+died) by setting ``status='running'``, a fresh ``claim_token`` and a lease. While it scores it
+renews the lease. It finishes with an update that only succeeds if the row still carries its
+token: if the lease expired and another worker claimed the job meanwhile, the late result is
+discarded. So a job lost with a dead worker is picked up again, and no job is ever scored
+twice into the database.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from trustlab.schemas import SubmissionStatus
+from trustlab.server.db import write_session
+from trustlab.server.models import Submission, Task, utcnow
+
+MSG_GAVE_UP = (
+    "Scoring did not finish after {attempts} attempts (last: {error}); the submission was "
+    "not counted. Contact the course staff if it keeps happening."
+)
+
+QUEUED = SubmissionStatus.QUEUED.value
+RUNNING = SubmissionStatus.RUNNING.value
+SCORED = SubmissionStatus.SCORED.value
+FAILED = SubmissionStatus.FAILED.value
+
+
+@dataclass(frozen=True)
+class Claim:
+    submission_id: str
+    token: str
+    task_id: str
+    task_path: str
+    file: str
+    fields: dict[str, str] = field(default_factory=dict)
+    attempt: int = 1
+
+
+class LostClaim(Exception):
+    """The job was taken over by another worker (our lease expired)."""
+
+
+def claim_next(
+    sessions: sessionmaker[Session], *, worker: str, lease_seconds: float, max_attempts: int
+) -> Claim | None:
+    """Claim the oldest runnable submission, or return None when there is none."""
+    while True:
+        with write_session(sessions) as session:
+            now = utcnow()
+            runnable = or_(
+                Submission.status == QUEUED,
+                and_(Submission.status == RUNNING, Submission.lease_expires_at < now),
+            )
+            row = session.scalar(
+                select(Submission)
+                .where(runnable)
+                .order_by(Submission.created_at, Submission.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            if row is None:
+                return None
+            if row.attempts >= max_attempts:
+                row.status = FAILED
+                row.error = MSG_GAVE_UP.format(
+                    attempts=row.attempts, error=row.error or "the worker stopped"
+                )
+                row.claim_token = None
+                row.finished_at = now
+                continue
+            task = session.get(Task, row.task_id)
+            assert task is not None
+            token = uuid.uuid4().hex
+            row.status = RUNNING
+            row.claim_token = token
+            row.attempts += 1
+            row.worker = worker
+            row.started_at = now
+            row.lease_expires_at = now + timedelta(seconds=lease_seconds)
+            return Claim(
+                submission_id=row.id,
+                token=token,
+                task_id=row.task_id,
+                task_path=task.path,
+                file=row.path,
+                fields=dict(row.fields or {}),
+                attempt=row.attempts,
+            )
+
+
+def _owned(claim: Claim) -> Any:
+    return and_(
+        Submission.id == claim.submission_id,
+        Submission.claim_token == claim.token,
+        Submission.status == RUNNING,
+    )
+
+
+def renew(sessions: sessionmaker[Session], claim: Claim, *, lease_seconds: float) -> None:
+    """Extend the lease; raises :class:`LostClaim` if the job is no longer ours."""
+    with write_session(sessions) as session:
+        result = session.execute(
+            update(Submission)
+            .where(_owned(claim))
+            .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise LostClaim(claim.submission_id)
+
+
+def complete(sessions: sessionmaker[Session], claim: Claim, result: dict[str, Any]) -> bool:
+    """Record the scores; False if the job was no longer ours (the result is dropped)."""
+    with write_session(sessions) as session:
+        outcome = session.execute(
+            update(Submission)
+            .where(_owned(claim))
+            .values(
+                status=SCORED,
+                public_score=result["public_score"],
+                private_score=result["private_score"],
+                public_metrics=result.get("public_metrics", {}),
+                private_metrics=result.get("private_metrics", {}),
+                notes=result.get("notes", []),
+                error=None,
+                claim_token=None,
+                lease_expires_at=None,
+                finished_at=utcnow(),
+            )
+        )
+        return bool(outcome.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def fail(sessions: sessionmaker[Session], claim: Claim, *, error: str, retry: bool) -> bool:
+    """Mark the job failed (the submission's fault), or queue it again (``retry``)."""
+    values: dict[str, Any] = {"error": error, "claim_token": None, "lease_expires_at": None}
+    if retry:
+        values["status"] = QUEUED
+    else:
+        values.update(status=FAILED, finished_at=utcnow())
+    with write_session(sessions) as session:
+        outcome = session.execute(update(Submission).where(_owned(claim)).values(**values))
+        return bool(outcome.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def release(sessions: sessionmaker[Session], claim: Claim) -> None:
+    """Give a job back untouched (a worker shutting down); the attempt does not count."""
+    with write_session(sessions) as session:
+        session.execute(
+            update(Submission)
+            .where(_owned(claim))
+            .values(
+                status=QUEUED,
+                claim_token=None,
+                lease_expires_at=None,
+                attempts=Submission.attempts - 1,
+            )
+        )

@@ -1,0 +1,250 @@
+"""Submission intake (validate, store, queue) and the team's view of a submission.
+
+Intake order: the deadline (403), the size (413), the cooldown and limits (429), the form
+fields (422), the file's contents (400, checked in a limited process), and only then, in one
+locked transaction, the rules again, the file moved into place durably and the row inserted.
+A request refused at any step leaves no file and no row behind and counts for nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from trustlab.core.errors import TrustlabError
+from trustlab.core.sandbox import Limits, run_limited
+from trustlab.schemas import SubmissionInfo, SubmissionStatus
+from trustlab.server import storage
+from trustlab.server.db import write_session
+from trustlab.server.errors import ApiError
+from trustlab.server.models import Submission, Team, utcnow
+from trustlab.server.services.tasks import ServedTask
+from trustlab.server.settings import Settings
+from trustlab.tasks.build import validate_submission
+
+MSG_CLOSED = "Task {task_id!r} closed at its deadline {deadline}; it accepts no more submissions."
+MSG_TOO_LARGE = (
+    "The file is {size} bytes, over this task's limit of {limit} bytes; submit a smaller file."
+)
+MSG_COOLDOWN = (
+    "Cooldown: your team's last submission to {task_id!r} was {ago:.0f} s ago and this task "
+    "asks for {wait:.0f} s between submissions{after}. Try again in {retry} s."
+)
+MSG_DAILY = (
+    "Daily limit reached: your team has made {count} of its {limit} submissions to "
+    "{task_id!r} today (UTC). Try again after midnight UTC, in {retry} s."
+)
+MSG_TOTAL = (
+    "Total limit reached: your team has used all {limit} submissions to {task_id!r}; no more "
+    "are accepted."
+)
+MSG_NO_FILE = "The form has no 'file' part: send the file as multipart field 'file'."
+MSG_MISSING_FIELD = "Form field {name!r} is required for task {task_id!r}: {description}"
+MSG_BAD_CHOICE = "Form field {name!r} is {value!r}; use one of: {choices}."
+MSG_UNKNOWN_FIELD = "Unknown form field {name!r}; this task accepts: {accepted}."
+MSG_NO_SUBMISSION = "No submission {submission_id!r} of your team."
+MSG_INTAKE_FAILED = "The file could not be checked: {error}"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What intake needs from the running arena."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+
+
+def check_open(task: ServedTask, now: datetime) -> None:
+    if task.is_closed(now):
+        assert task.deadline is not None
+        raise ApiError(
+            403, MSG_CLOSED.format(task_id=task.id, deadline=task.deadline.isoformat())
+        )
+
+
+def check_rules(session: Session, *, task: ServedTask, team: Team, now: datetime) -> None:
+    """Raise 429 if the team is in a cooldown or out of submissions for this task."""
+    spec = task.built.spec
+    mine = (Submission.task_id == task.id) & (Submission.team_id == team.id)
+    last = session.scalar(select(Submission).where(mine).order_by(Submission.created_at.desc()))
+    if last is not None:
+        failed = last.status == SubmissionStatus.FAILED.value
+        wait = spec.cooldown.failed if failed else spec.cooldown.accepted
+        ready = last.created_at + timedelta(seconds=wait)
+        if now < ready:
+            retry = max(1, math.ceil((ready - now).total_seconds()))
+            after = " after a failed one" if failed else ""
+            raise ApiError(
+                429,
+                MSG_COOLDOWN.format(
+                    task_id=task.id,
+                    ago=(now - last.created_at).total_seconds(),
+                    wait=wait,
+                    after=after,
+                    retry=retry,
+                ),
+                headers={"Retry-After": str(retry)},
+            )
+    counted = mine & (Submission.status != SubmissionStatus.FAILED.value)
+    if spec.limits.total is not None:
+        total = session.scalar(select(func.count()).select_from(Submission).where(counted)) or 0
+        if total >= spec.limits.total:
+            retry = _seconds_until(task.deadline, now) if task.deadline else 86400
+            raise ApiError(
+                429,
+                MSG_TOTAL.format(limit=spec.limits.total, task_id=task.id),
+                headers={"Retry-After": str(retry)},
+            )
+    if spec.limits.daily is not None:
+        midnight = now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        today = session.scalar(
+            select(func.count())
+            .select_from(Submission)
+            .where(counted & (Submission.created_at >= midnight))
+        )
+        if (today or 0) >= spec.limits.daily:
+            retry = _seconds_until(midnight + timedelta(days=1), now)
+            raise ApiError(
+                429,
+                MSG_DAILY.format(
+                    count=today, limit=spec.limits.daily, task_id=task.id, retry=retry
+                ),
+                headers={"Retry-After": str(retry)},
+            )
+
+
+def _seconds_until(when: datetime, now: datetime) -> int:
+    return max(1, math.ceil((when - now).total_seconds()))
+
+
+def check_fields(task: ServedTask, fields: Mapping[str, str]) -> dict[str, str]:
+    """Validate the form fields a task declares (422 naming the field)."""
+    declared = task.built.kind.form_fields_for(task.built.spec)
+    names = {f.name for f in declared}
+    for name in fields:
+        if name not in names:
+            accepted = ", ".join(["file", *sorted(names)])
+            raise ApiError(422, MSG_UNKNOWN_FIELD.format(name=name, accepted=accepted))
+    clean: dict[str, str] = {}
+    for spec_field in declared:
+        value = fields.get(spec_field.name)
+        if value is None or not value.strip():
+            if spec_field.required:
+                raise ApiError(
+                    422,
+                    MSG_MISSING_FIELD.format(
+                        name=spec_field.name, task_id=task.id, description=spec_field.description
+                    ),
+                )
+            continue
+        value = value.strip()
+        if spec_field.choices and value not in spec_field.choices:
+            raise ApiError(
+                422,
+                MSG_BAD_CHOICE.format(
+                    name=spec_field.name, value=value, choices=", ".join(spec_field.choices)
+                ),
+            )
+        clean[spec_field.name] = value
+    return clean
+
+
+def validate_file(
+    ctx: Context, *, task: ServedTask, incoming: storage.Incoming, fields: Mapping[str, str]
+) -> dict[str, object]:
+    """Run the kind's validation in a limited process; 400 with its message on failure."""
+    settings = ctx.settings
+    limits = Limits(
+        memory_mb=settings.job_memory_mb,
+        cpu_seconds=max(1, int(settings.intake_wall_seconds)),
+        wall_seconds=settings.intake_wall_seconds,
+    )
+    try:
+        summary = run_limited(
+            validate_submission,
+            args=(
+                str(task.built.paths.root),
+                str(incoming.path),
+                dict(fields),
+                list(settings.plugins),
+            ),
+            limits=limits,
+        )
+    except TrustlabError as exc:
+        status = exc.status_code if exc.status_code in (400, 422) else 400
+        raise ApiError(status, str(exc)) from None
+    return dict(summary or {})
+
+
+def store(
+    ctx: Context,
+    *,
+    task: ServedTask,
+    team: Team,
+    incoming: storage.Incoming,
+    filename: str,
+    fields: Mapping[str, str],
+    summary: Mapping[str, object],
+) -> Submission:
+    """Re-check the rules under a lock, move the file into place and insert the row."""
+    submission_id = uuid.uuid4().hex
+    relative = f"{task.id}/{submission_id}/file{storage.safe_suffix(filename)}"
+    root = ctx.settings.submissions_dir
+    final = None
+    try:
+        with write_session(ctx.sessions) as session:
+            locked = session.scalar(select(Team).where(Team.id == team.id).with_for_update())
+            assert locked is not None
+            now = utcnow()
+            check_open(task, now)
+            check_rules(session, task=task, team=locked, now=now)
+            final = storage.commit_file(incoming, root=root, relative=relative)
+            row = Submission(
+                id=submission_id,
+                task_id=task.id,
+                team_id=team.id,
+                created_at=now,
+                status=SubmissionStatus.QUEUED.value,
+                filename=filename[:255],
+                path=relative,
+                size=incoming.size,
+                sha256=incoming.sha256,
+                fields=dict(fields),
+                summary=dict(summary),
+                attempts=0,
+            )
+            session.add(row)
+    except BaseException:
+        if final is not None:
+            storage.discard(final)
+        raise
+    return row
+
+
+def submission_info(
+    session: Session, *, submission_id: str, team: Team, task: ServedTask | None, now: datetime
+) -> SubmissionInfo:
+    row = session.get(Submission, submission_id)
+    if row is None or row.team_id != team.id:
+        raise ApiError(404, MSG_NO_SUBMISSION.format(submission_id=submission_id))
+    final = task is not None and task.is_closed(now)
+    return SubmissionInfo(
+        submission_id=row.id,
+        task_id=row.task_id,
+        team=team.name,
+        status=SubmissionStatus(row.status),
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+        public_score=row.public_score,
+        metrics=row.public_metrics or {},
+        private_score=row.private_score if final else None,
+        private_metrics=row.private_metrics if final else None,
+        notes=row.notes or [],
+        error=row.error,
+    )

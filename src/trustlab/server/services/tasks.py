@@ -1,0 +1,140 @@
+"""Tasks the arena serves: built folders on disk, mirrored into the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from trustlab.schemas import (
+    Artifact,
+    FormFieldInfo,
+    SubmissionRules,
+    TaskDetail,
+    TaskSummary,
+)
+from trustlab.server.errors import ApiError
+from trustlab.server.models import Task, utcnow
+from trustlab.tasks import BuiltTask, find_tasks, open_task
+from trustlab.tasks.base import read_manifest
+
+MSG_NO_TASK = "No task {task_id!r}. GET /api/v1/tasks lists the tasks."
+MSG_NO_ARTIFACT = "Task {task_id!r} has no artefact {name!r}; it has: {names}."
+
+
+@dataclass(frozen=True)
+class ServedTask:
+    """A built task with its deadline, as the server sees it."""
+
+    built: BuiltTask
+
+    @property
+    def id(self) -> str:
+        return self.built.spec.id
+
+    @property
+    def deadline(self) -> datetime | None:
+        return self.built.spec.deadline
+
+    def is_closed(self, now: datetime) -> bool:
+        return self.deadline is not None and now >= self.deadline
+
+    def summary(self) -> TaskSummary:
+        return TaskSummary(**self._summary_fields())
+
+    def _summary_fields(self) -> dict[str, object]:
+        spec, kind = self.built.spec, self.built.kind
+        return {
+            "task_id": spec.id,
+            "kind": spec.kind,
+            "title": spec.title,
+            "deadline": spec.deadline,
+            "metric": spec.metric or kind.default_metric(spec),
+            "higher_is_better": kind.higher_is_better,
+            "public_fraction": spec.public_fraction,
+            "submission_rules": SubmissionRules(
+                format=kind.submission_format,
+                max_file_size=spec.max_file_size,
+                cooldown_accepted_seconds=spec.cooldown.accepted,
+                cooldown_failed_seconds=spec.cooldown.failed,
+                daily_limit=spec.limits.daily,
+                total_limit=spec.limits.total,
+                form_fields=[
+                    FormFieldInfo(
+                        name=f.name,
+                        description=f.description,
+                        choices=list(f.choices),
+                        required=f.required,
+                    )
+                    for f in kind.form_fields_for(spec)
+                ],
+            ),
+        }
+
+    def detail(self) -> TaskDetail:
+        manifest = read_manifest(self.built.paths)
+        return TaskDetail(
+            **self._summary_fields(),
+            description=self.built.spec.description,
+            metrics=self.built.kind.metric_names(self.built.spec),
+            artifacts=[Artifact(**a) for a in manifest["artifacts"]],
+        )
+
+    def artifact_path(self, name: str) -> Path:
+        names = [a["name"] for a in read_manifest(self.built.paths)["artifacts"]]
+        if name not in names:
+            raise ApiError(
+                404, MSG_NO_ARTIFACT.format(task_id=self.id, name=name, names=", ".join(names))
+            )
+        return self.built.paths.public / name
+
+
+class TaskCatalog:
+    """The tasks found under the data folder, loaded once and refreshed on demand."""
+
+    def __init__(self, tasks_dir: Path) -> None:
+        self.tasks_dir = tasks_dir
+        self._tasks: dict[str, ServedTask] = {}
+
+    def refresh(self, session: Session) -> list[ServedTask]:
+        """Reload built tasks from disk and upsert their rows."""
+        found = {t.spec.id: ServedTask(t) for t in find_tasks(self.tasks_dir)}
+        for task in found.values():
+            row = session.get(Task, task.id)
+            spec = task.built.spec
+            values = {
+                "kind": spec.kind,
+                "title": spec.title,
+                "spec": spec.model_dump(mode="json"),
+                "manifest": read_manifest(task.built.paths),
+                "path": str(task.built.paths.root.resolve()),
+                "deadline": spec.deadline,
+                "updated_at": utcnow(),
+            }
+            if row is None:
+                session.add(Task(id=task.id, **values))
+            else:
+                for key, value in values.items():
+                    setattr(row, key, value)
+        self._tasks = found
+        return list(found.values())
+
+    def all(self) -> list[ServedTask]:
+        return [self._tasks[k] for k in sorted(self._tasks)]
+
+    def get(self, task_id: str) -> ServedTask:
+        task = self._tasks.get(task_id)
+        if task is None:
+            raise ApiError(404, MSG_NO_TASK.format(task_id=task_id))
+        return task
+
+
+def task_from_row(session: Session, task_id: str) -> BuiltTask:
+    """Open a task from the path its row records (what a worker on another machine uses)."""
+    row = session.scalar(select(Task).where(Task.id == task_id))
+    if row is None:
+        raise ApiError(404, MSG_NO_TASK.format(task_id=task_id))
+    return open_task(row.path)

@@ -1,0 +1,114 @@
+"""Building tasks on disk and opening built ones; entry points for the limited process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from trustlab.core.errors import ConfigurationError
+from trustlab.tasks.base import ProgressFn, TaskKind, TaskPaths, write_manifest
+from trustlab.tasks.registry import get_kind, load_plugins
+from trustlab.tasks.spec import TaskSpec, parse_spec
+
+MSG_NOT_BUILT = (
+    "{path} is not a built task (no spec.yaml or manifest.json); build it with "
+    "'trustlab task build SPEC.yaml'."
+)
+
+
+@dataclass(frozen=True)
+class BuiltTask:
+    """A task whose artefacts are on disk."""
+
+    spec: TaskSpec
+    kind: TaskKind
+    paths: TaskPaths
+
+
+def _quiet(message: str) -> None:
+    del message
+
+
+def build_task(
+    spec: TaskSpec, *, tasks_dir: str | Path, progress: ProgressFn | None = None
+) -> BuiltTask:
+    """Build ``spec`` into ``tasks_dir/<spec.id>``, replacing an earlier build atomically.
+
+    The build happens in a temporary folder beside the target; the old build is only
+    replaced once the new one is complete, so a failed build leaves the old one untouched.
+    """
+    progress = progress or _quiet
+    kind = get_kind(spec.kind)
+    tasks_dir = Path(tasks_dir)
+    tasks_dir.mkdir(parents=True, exist_ok=True)
+    final = tasks_dir / spec.id
+    staging = Path(tempfile.mkdtemp(prefix=f".build-{spec.id}-", dir=tasks_dir))
+    try:
+        paths = TaskPaths(staging)
+        paths.public.mkdir()
+        paths.hidden.mkdir()
+        paths.spec.write_text(spec.to_yaml(), encoding="utf-8")
+        kind.build(spec, paths=paths, progress=progress)
+        write_manifest(paths, spec)
+        for path in staging.rglob("*"):
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+        os.chmod(staging, 0o755)
+        old = None
+        if final.exists():
+            old = tasks_dir / f".old-{spec.id}-{os.getpid()}"
+            os.replace(final, old)
+        os.replace(staging, final)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return BuiltTask(spec=spec, kind=kind, paths=TaskPaths(final))
+
+
+def open_task(path: str | Path) -> BuiltTask:
+    """Open a built task folder."""
+    paths = TaskPaths(Path(path))
+    if not paths.spec.is_file() or not paths.manifest.is_file():
+        raise ConfigurationError(MSG_NOT_BUILT.format(path=path))
+    data = yaml.safe_load(paths.spec.read_text(encoding="utf-8"))
+    spec = parse_spec(data, source=str(paths.spec))
+    return BuiltTask(spec=spec, kind=get_kind(spec.kind), paths=paths)
+
+
+def find_tasks(tasks_dir: str | Path) -> list[BuiltTask]:
+    """Every built task directly under ``tasks_dir``, sorted by id."""
+    tasks_dir = Path(tasks_dir)
+    if not tasks_dir.is_dir():
+        return []
+    return [
+        open_task(p)
+        for p in sorted(tasks_dir.iterdir())
+        if p.is_dir() and not p.name.startswith(".") and (p / "manifest.json").is_file()
+    ]
+
+
+def validate_submission(
+    task_dir: str, file: str, fields: Mapping[str, str], plugins: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Validate a submitted file (run in a limited process by the server)."""
+    load_plugins(plugins)
+    task = open_task(task_dir)
+    return task.kind.validate(task.spec, paths=task.paths, file=Path(file), fields=fields)
+
+
+def score_submission(
+    task_dir: str, file: str, fields: Mapping[str, str], plugins: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Score an accepted file (run in a limited process by the workers)."""
+    load_plugins(plugins)
+    task = open_task(task_dir)
+    result = task.kind.score(task.spec, paths=task.paths, file=Path(file), fields=fields)
+    return result.to_json()

@@ -1,0 +1,393 @@
+"""The ``membership-inference`` task kind.
+
+Building a task trains a target model on a *member* subset of a data set with the spec's seed,
+then publishes:
+
+``target.safetensors``
+    The target's weights, with its architecture in the metadata
+    (``trustlab.load_model("target.safetensors")`` rebuilds it).
+``candidates.npz``
+    ``ids``, ``x``, ``y``: the examples to score, shuffled; ``member_fraction`` of them
+    (default one half) are members.
+``calibration.npz``
+    ``x``, ``y``, ``member``: a smaller labelled set (half members) for calibrating an attack.
+``population.npz``
+    ``x``, ``y``: the rest of the data set, never seen by the target (for shadow or reference
+    models).
+``sample_submission.csv`` and ``README.md``
+    The submission format, filled with random scores.
+
+A submission is a CSV file ``id,score``: a header line, then every candidate id exactly once
+with a finite score, higher meaning "more likely a member". It is scored by the TPR at each of
+the spec's FPRs (default 5%) and the ROC AUC, separately on the public and private parts of
+the candidates (see :func:`trustlab.core.metrics.tpr_at_fpr` for the threshold rule).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from trustlab.core.data import load_dataset, save_npz
+from trustlab.core.errors import ConfigurationError, SubmissionError
+from trustlab.core.metrics import auc, bootstrap_ci, tpr_at_fprs
+from trustlab.core.models import build_model, list_architectures
+from trustlab.core.training import accuracy, fit_classifier, seed_everything
+from trustlab.core.weights import save_model
+from trustlab.tasks.base import ProgressFn, ScoreResult, TaskKind, TaskPaths
+from trustlab.tasks.registry import register_kind
+from trustlab.tasks.spec import TaskSpec
+
+MSG_EMPTY = (
+    "The file is empty. Submit a CSV whose first line is the header 'id,score', followed by "
+    "one line per candidate id ({n} lines)."
+)
+MSG_ENCODING = "The file is not UTF-8 text (byte {pos}); save the CSV as UTF-8."
+MSG_NO_HEADER = (
+    "Line 1 must be the header 'id,score'; found {found!r}{hint}. Add the header line "
+    "'id,score' at the top of the file."
+)
+MSG_FIELDS = "Line {line}: expected 2 comma-separated values 'id,score', found {count}."
+MSG_BAD_ID = "Line {line}: id {value!r} is not an integer candidate id."
+MSG_BAD_SCORE = "Line {line}: score {value!r} for id {id} is not a number; give a finite number."
+MSG_NONFINITE = "Line {line}: score for id {id} is {value}; every score must be a finite number."
+MSG_DUPLICATE = (
+    "Line {line}: id {id} appears a second time (first on line {first}); give each candidate "
+    "id exactly once."
+)
+MSG_UNKNOWN = "Line {line}: id {id} is not a candidate id; use the ids from candidates.npz."
+MSG_MISSING = (
+    "{count} candidate id(s) have no score, e.g. {examples}; give a score for every id in "
+    "candidates.npz ({n} ids)."
+)
+MSG_TOO_SMALL = (
+    "params: the data set {dataset!r} has {available} examples, but the task needs "
+    "{needed} (candidates + calibration); lower n_candidates or n_calibration."
+)
+
+
+class MembershipParams(BaseModel):
+    """Parameters of a membership-inference task (the spec's ``params``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    architecture: str = "digits-cnn"
+    architecture_arguments: dict[str, Any] = Field(default_factory=dict)
+    n_candidates: int = Field(default=800, ge=20)
+    member_fraction: float = Field(default=0.5, gt=0.0, lt=1.0)
+    n_calibration: int = Field(default=200, ge=2)
+    epochs: int = Field(default=60, ge=1, le=10_000)
+    lr: float = Field(default=1e-3, gt=0.0)
+    batch_size: int = Field(default=64, ge=1)
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    fprs: list[float] = Field(default_factory=lambda: [0.05], min_length=1)
+    bootstrap_resamples: int = Field(default=200, ge=0)
+
+    @field_validator("n_calibration")
+    @classmethod
+    def _even(cls, value: int) -> int:
+        if value % 2:
+            raise ValueError(f"must be even (half members, half non-members); got {value}")
+        return value
+
+    @property
+    def n_candidate_members(self) -> int:
+        return max(1, min(self.n_candidates - 1, round(self.n_candidates * self.member_fraction)))
+
+    @field_validator("fprs")
+    @classmethod
+    def _fprs(cls, value: list[float]) -> list[float]:
+        for fpr in value:
+            if not 0.0 < fpr < 1.0:
+                raise ValueError(f"every FPR must lie strictly between 0 and 1; got {fpr}")
+        return value
+
+
+def _metric_name(fpr: float) -> str:
+    return f"tpr@{fpr:g}"
+
+
+def read_scores(text: str, *, candidate_ids: np.ndarray) -> dict[int, float]:
+    """Parse and validate an ``id,score`` CSV against the candidate ids.
+
+    Raises
+    ------
+    SubmissionError
+        With the line number and what to fix for the first problem found.
+    """
+    n = len(candidate_ids)
+    if not text.strip():
+        raise SubmissionError(MSG_EMPTY.format(n=n))
+    known = set(candidate_ids.tolist())
+    rows = csv.reader(io.StringIO(text))
+    header = next(rows, None)
+    if header is None or [h.strip().lower() for h in header] != ["id", "score"]:
+        found = ",".join(header or [])
+        hint = ""
+        if header and header[0].strip().lstrip("-").isdigit():
+            hint = ", which looks like a data row"
+        raise SubmissionError(MSG_NO_HEADER.format(found=found[:80], hint=hint))
+    scores: dict[int, float] = {}
+    first_line: dict[int, int] = {}
+    for index, row in enumerate(rows):
+        line = index + 2
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if len(row) != 2:
+            raise SubmissionError(MSG_FIELDS.format(line=line, count=len(row)))
+        raw_id, raw_score = row[0].strip(), row[1].strip()
+        try:
+            ident = int(raw_id)
+        except ValueError:
+            raise SubmissionError(MSG_BAD_ID.format(line=line, value=raw_id[:40])) from None
+        try:
+            score = float(raw_score)
+        except ValueError:
+            raise SubmissionError(
+                MSG_BAD_SCORE.format(line=line, value=raw_score[:40], id=ident)
+            ) from None
+        if not math.isfinite(score):
+            raise SubmissionError(MSG_NONFINITE.format(line=line, id=ident, value=raw_score))
+        if ident in first_line:
+            raise SubmissionError(
+                MSG_DUPLICATE.format(line=line, id=ident, first=first_line[ident])
+            )
+        if ident not in known:
+            raise SubmissionError(MSG_UNKNOWN.format(line=line, id=ident))
+        first_line[ident] = line
+        scores[ident] = score
+    if len(scores) != n:
+        missing = sorted(known - scores.keys())
+        examples = ", ".join(str(i) for i in missing[:5])
+        raise SubmissionError(MSG_MISSING.format(count=len(missing), examples=examples, n=n))
+    return scores
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SubmissionError(MSG_ENCODING.format(pos=exc.start)) from None
+
+
+@register_kind
+class MembershipInference(TaskKind):
+    """Membership inference against a target model trained on part of a data set."""
+
+    name = "membership-inference"
+    params_model = MembershipParams
+    higher_is_better = True
+    submission_format = (
+        "CSV 'id,score': a header line, then one line per candidate id with a finite score "
+        "(higher = more likely a member)."
+    )
+
+    def metric_names(self, spec: TaskSpec) -> list[str]:
+        params = MembershipParams.model_validate(spec.params)
+        return [_metric_name(f) for f in params.fprs] + ["auc"]
+
+    def check_spec(self, spec: TaskSpec) -> list[str]:
+        problems = super().check_spec(spec)
+        params = MembershipParams.model_validate(spec.params)
+        if params.architecture not in list_architectures():
+            problems.append(
+                f"field 'params.architecture': unknown architecture {params.architecture!r}; "
+                f"use one of {', '.join(list_architectures())}"
+            )
+        return problems
+
+    def build(self, spec: TaskSpec, *, paths: TaskPaths, progress: ProgressFn) -> None:
+        import torch
+
+        params = MembershipParams.model_validate(spec.params)
+        data = load_dataset(spec.dataset)
+        x = np.asarray(data.x, dtype=np.float32)
+        y = np.asarray(data.y, dtype=np.int64)
+        cand_in = params.n_candidate_members
+        cand_out = params.n_candidates - cand_in
+        half_cal = params.n_calibration // 2
+        needed = params.n_candidates + params.n_calibration
+        if len(x) < needed:
+            raise ConfigurationError(
+                MSG_TOO_SMALL.format(dataset=spec.dataset, available=len(x), needed=needed)
+            )
+        rng = np.random.default_rng(spec.seed)
+        order = rng.permutation(len(x))
+        members = order[: cand_in + half_cal]
+        non_members = order[cand_in + half_cal : needed]
+        population = np.sort(order[needed:])
+
+        progress(f"training the target ({params.architecture}) on {len(members)} members")
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            seed_everything(spec.seed)
+            arguments = dict(params.architecture_arguments)
+            if params.architecture == "mlp" and "in_features" not in arguments:
+                arguments["in_features"] = int(np.prod(x.shape[1:]))
+            model = build_model(params.architecture, arguments=arguments)
+            fit_classifier(
+                model,
+                x[members],
+                y[members],
+                epochs=params.epochs,
+                lr=params.lr,
+                batch_size=params.batch_size,
+                weight_decay=params.weight_decay,
+                seed=spec.seed,
+            )
+            train_acc = accuracy(model, x[members], y[members])
+            test_acc = accuracy(model, x[non_members], y[non_members])
+        finally:
+            torch.set_num_threads(threads)
+        progress(f"target accuracy: members {train_acc:.3f}, non-members {test_acc:.3f}")
+
+        paths.public.mkdir(parents=True, exist_ok=True)
+        paths.hidden.mkdir(parents=True, exist_ok=True)
+        save_model(
+            model, paths.public / "target.safetensors", metadata={"trustlab.task": spec.id}
+        )
+
+        cand_idx = np.concatenate([members[:cand_in], non_members[:cand_out]])
+        cand_member = np.concatenate([np.ones(cand_in, np.int8), np.zeros(cand_out, np.int8)])
+        shuffle = rng.permutation(len(cand_idx))
+        cand_idx, cand_member = cand_idx[shuffle], cand_member[shuffle]
+        ids = np.arange(len(cand_idx), dtype=np.int64)
+        save_npz(paths.public / "candidates.npz", ids=ids, x=x[cand_idx], y=y[cand_idx])
+
+        cal_idx = np.concatenate([members[cand_in:], non_members[cand_out:]])
+        cal_member = np.concatenate([np.ones(half_cal, np.int8), np.zeros(half_cal, np.int8)])
+        shuffle = rng.permutation(len(cal_idx))
+        save_npz(
+            paths.public / "calibration.npz",
+            x=x[cal_idx[shuffle]],
+            y=y[cal_idx[shuffle]],
+            member=cal_member[shuffle],
+        )
+        save_npz(paths.public / "population.npz", x=x[population], y=y[population])
+
+        public = np.zeros(len(ids), dtype=bool)
+        for label in (0, 1):
+            where = np.flatnonzero(cand_member == label)
+            chosen = rng.choice(where, size=round(len(where) * spec.public_fraction), replace=False)
+            public[chosen] = True
+        save_npz(paths.hidden / "answers.npz", ids=ids, member=cand_member, public=public)
+
+        sample = rng.random(len(ids))
+        lines = ["id,score"] + [f"{i},{s:.6f}" for i, s in zip(ids.tolist(), sample.tolist())]
+        (paths.public / "sample_submission.csv").write_text("\n".join(lines) + "\n")
+        (paths.public / "README.md").write_text(
+            _readme(spec, params, n_pop=len(population), train_acc=train_acc, test_acc=test_acc)
+        )
+
+    def validate(
+        self, spec: TaskSpec, *, paths: TaskPaths, file: Path, fields: Mapping[str, str]
+    ) -> dict[str, Any]:
+        ids = _load_ids(paths)
+        scores = read_scores(_decode(file.read_bytes()), candidate_ids=ids)
+        return {"rows": len(scores)}
+
+    def score(
+        self, spec: TaskSpec, *, paths: TaskPaths, file: Path, fields: Mapping[str, str]
+    ) -> ScoreResult:
+        params = MembershipParams.model_validate(spec.params)
+        with np.load(paths.hidden / "answers.npz", allow_pickle=False) as answers:
+            ids, member, public = answers["ids"], answers["member"], answers["public"]
+        scores = read_scores(_decode(file.read_bytes()), candidate_ids=ids)
+        values = np.array([scores[i] for i in ids.tolist()], dtype=np.float64)
+        primary = spec.metric or _metric_name(params.fprs[0])
+        parts = {}
+        for part, mask in (("public", public), ("private", ~public)):
+            parts[part] = _metrics(
+                y_true=member[mask].astype(np.int64),
+                scores=values[mask],
+                fprs=params.fprs,
+                primary=primary,
+                resamples=params.bootstrap_resamples,
+                seed=spec.seed,
+            )
+        return ScoreResult(
+            public_score=parts["public"][primary],
+            private_score=parts["private"][primary],
+            public_metrics=parts["public"],
+            private_metrics=parts["private"],
+        )
+
+
+def _load_ids(paths: TaskPaths) -> np.ndarray:
+    with np.load(paths.public / "candidates.npz", allow_pickle=False) as data:
+        ids: np.ndarray = data["ids"]
+    return ids
+
+
+def _metrics(
+    *,
+    y_true: np.ndarray,
+    scores: np.ndarray,
+    fprs: list[float],
+    primary: str,
+    resamples: int,
+    seed: int,
+) -> dict[str, Any]:
+    tprs = tpr_at_fprs(y_true=y_true, scores=scores, fprs=fprs)
+    result: dict[str, Any] = {_metric_name(f): float(tprs[f]) for f in fprs}
+    result["auc"] = float(auc(y_true=y_true, scores=scores))
+    if resamples > 0:
+        for name in (primary, "auc"):
+            if name == "auc":
+
+                def metric(*, y_true: np.ndarray, scores: np.ndarray) -> float:
+                    return auc(y_true=y_true, scores=scores)
+            else:
+                fpr = float(name.split("@", 1)[1])
+
+                def metric(*, y_true: np.ndarray, scores: np.ndarray, _f: float = fpr) -> float:
+                    return tpr_at_fprs(y_true=y_true, scores=scores, fprs=[_f])[_f]
+
+            ci = bootstrap_ci(
+                metric,
+                arrays={"y_true": y_true, "scores": scores},
+                n_resamples=resamples,
+                seed=seed,
+                stratify="y_true",
+            )
+            result[f"{name}_ci95"] = [float(ci.low), float(ci.high)]
+    return result
+
+
+def _readme(
+    spec: TaskSpec, params: MembershipParams, *, n_pop: int, train_acc: float, test_acc: float
+) -> str:
+    fprs = ", ".join(f"{f:g}" for f in params.fprs)
+    deadline = spec.deadline.isoformat() if spec.deadline else "none"
+    return f"""# {spec.title}
+
+Task id: `{spec.id}` (kind `membership-inference`), deadline: {deadline}.
+
+{spec.description}
+
+A target model (`{params.architecture}`) was trained on a member subset of the `{spec.dataset}`
+data set. Its accuracy is {train_acc:.3f} on members and {test_acc:.3f} on non-members.
+Decide, for each candidate, how likely it was a member.
+
+## Files
+- `target.safetensors`: the target's weights; `trustlab.load_model("target.safetensors")`.
+- `candidates.npz`: `ids`, `x`, `y` ({params.n_candidates} candidates, of which
+  {params.n_candidate_members} are members).
+- `calibration.npz`: `x`, `y`, `member` ({params.n_calibration} labelled examples).
+- `population.npz`: `x`, `y` ({n_pop} examples the target never saw).
+- `sample_submission.csv`: the format, with random scores.
+
+## Submission
+A CSV file with the header `id,score` and one line per candidate id, each with a finite score;
+higher means more likely a member. Scored by the TPR at FPR {fprs} and the ROC AUC; the
+leaderboard shows `{spec.metric}` on the public part ({spec.public_fraction:.0%} of the
+candidates) until the deadline, on the private part after it.
+"""

@@ -1,0 +1,222 @@
+"""The deterministic training loop, batched prediction and input validation."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+
+from trustlab.core.errors import ConfigurationError, DataError
+from trustlab.core.models import build_model
+from trustlab.core.training import (
+    MSG_LENGTH_MISMATCH,
+    MSG_TOO_FEW_CLASSES,
+    accuracy,
+    fit_classifier,
+    predict_logits,
+    seed_everything,
+)
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    data = load_digits()
+    x = (data.images / 16.0).astype(np.float32)[:, None, :, :]  # (1797, 1, 8, 8) in [0, 1]
+    return x, data.target.astype(np.int64)
+
+
+def _train_digits(x: np.ndarray, y: np.ndarray, *, seed: int, epochs: int) -> nn.Module:
+    torch.manual_seed(0)
+    model = build_model("digits-cnn")
+    fit_classifier(model, x, y, epochs=epochs, lr=2e-3, batch_size=64, seed=seed)
+    return model
+
+
+def _state(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_same_seed_gives_bit_identical_weights(digits: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = digits[0][:512], digits[1][:512]
+    first = _state(_train_digits(x, y, seed=7, epochs=2))
+    second = _state(_train_digits(x, y, seed=7, epochs=2))
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    other = _state(_train_digits(x, y, seed=8, epochs=2))
+    assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
+def test_digits_cnn_learns_digits(digits: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y = digits
+    model = _train_digits(x, y, seed=0, epochs=4)
+    assert accuracy(model, x, y) > 0.9
+
+
+def test_dropout_is_seeded_and_global_rng_is_restored() -> None:
+    x = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+    states = []
+    for _ in range(2):
+        torch.manual_seed(1)
+        model = build_model("mlp", arguments={"in_features": 4, "dropout": 0.5})
+        torch.manual_seed(123)
+        fit_classifier(model, x, y, epochs=2, batch_size=16, seed=3)
+        after_training = torch.rand(2)
+        torch.manual_seed(123)
+        assert torch.equal(after_training, torch.rand(2))  # the caller's RNG is untouched
+        states.append(_state(model))
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_deterministic_setting_is_restored() -> None:
+    model = build_model("mlp", arguments={"in_features": 2})
+    x, y = torch.randn(8, 2), torch.tensor([0, 1] * 4)
+    assert not torch.are_deterministic_algorithms_enabled()
+    fit_classifier(model, x, y, epochs=1)
+    assert not torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        fit_classifier(model, x, y, epochs=1)
+        assert torch.are_deterministic_algorithms_enabled()
+        assert not torch.is_deterministic_algorithms_warn_only_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)
+
+
+def test_losses_progress_and_mode() -> None:
+    torch.manual_seed(0)
+    model = build_model("mlp", arguments={"in_features": 2, "hidden": [16]}).eval()
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 2, generator=gen)
+    y = (x.sum(dim=1) > 0).long()
+    seen: list[tuple[int, float]] = []
+    losses = fit_classifier(
+        model, x, y, epochs=5, lr=1e-2, progress=lambda e, loss: seen.append((e, loss))
+    )
+    assert len(losses) == 5
+    assert losses[-1] < losses[0]
+    assert seen == list(enumerate(losses, start=1))
+    assert not model.training  # mode restored
+    assert accuracy(model, x, y) > 0.9
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+def test_optimizers(optimizer: str) -> None:
+    torch.manual_seed(0)
+    model = build_model("mlp", arguments={"in_features": 2, "hidden": [8]})
+    x = torch.randn(64, 2, generator=torch.Generator().manual_seed(1))
+    y = (x[:, 0] > 0).long()
+    losses = fit_classifier(model, x, y, epochs=10, lr=1e-2, optimizer=optimizer, weight_decay=1e-4)
+    assert losses[-1] < losses[0]
+
+
+def test_tensor_and_numpy_inputs_agree() -> None:
+    x = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float64)
+    y = np.arange(40) % 2
+    results = []
+    for xs, ys in ((x, y), (torch.from_numpy(x), torch.from_numpy(y))):
+        torch.manual_seed(0)
+        model = build_model("mlp", arguments={"in_features": 3})
+        results.append(fit_classifier(model, xs, ys, epochs=2, batch_size=16))
+    assert results[0] == results[1]
+
+
+def test_predict_logits_batches_and_restores_mode() -> None:
+    torch.manual_seed(0)
+    model = build_model("mlp", arguments={"in_features": 3, "dropout": 0.5})
+    x = torch.randn(10, 3)
+    full = predict_logits(model, x)
+    batched = predict_logits(model, x.numpy(), batch_size=3)
+    assert full.shape == (10, 2)
+    assert full.dtype == torch.float32
+    assert not full.requires_grad
+    torch.testing.assert_close(full, batched)
+    assert model.training  # restored after eval-mode prediction
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(full, model(x))
+
+
+def test_seed_everything() -> None:
+    seed_everything(11)
+    first = (random.random(), np.random.rand(), torch.rand(1))
+    seed_everything(11)
+    assert (random.random(), np.random.rand(), torch.rand(1)) == first
+    with pytest.raises(ConfigurationError, match="'seed' parameter of seed_everything"):
+        seed_everything(-1)
+
+
+# -- validation -------------------------------------------------------------------------------
+
+X_OK = torch.zeros(4, 2)
+Y_OK = torch.tensor([0, 1, 0, 1])
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "message"),
+    [
+        (torch.zeros(4), Y_OK, "at least 2 dimensions"),
+        (torch.zeros(0, 2), torch.zeros(0, dtype=torch.long), "x is empty"),
+        (torch.full((4, 2), float("nan")), Y_OK, "x contains 8 NaN or infinite"),
+        (np.array([[1.0, np.inf]] * 4), Y_OK, "x contains 4 NaN or infinite"),
+        (torch.zeros(4, 2, dtype=torch.complex64), Y_OK, "x must hold real numbers"),
+        ([[0.0, 0.0]] * 4, Y_OK, "x must be a numpy array or a torch tensor"),
+        (np.array([[object()]] * 4), Y_OK, "an object array"),
+        (X_OK, torch.zeros(4, 1, dtype=torch.long), r"y must have shape \(n_samples,\)"),
+        (X_OK, torch.zeros(4), "y must hold integer class labels"),
+        (X_OK, torch.tensor([0, -1, 0, 1]), "labels >= 0. Got the label -1"),
+        (X_OK, torch.tensor([0, 1, 0]), "same number of samples. Got 4 and 3"),
+    ],
+)
+def test_invalid_data(x: object, y: object, message: str) -> None:
+    model = build_model("mlp", arguments={"in_features": 2})
+    with pytest.raises(DataError, match=message):
+        fit_classifier(model, x, y, epochs=1)  # type: ignore[arg-type]
+
+
+def test_length_mismatch_message() -> None:
+    model = build_model("mlp", arguments={"in_features": 2})
+    with pytest.raises(DataError) as info:
+        accuracy(model, X_OK, torch.tensor([0, 1]))
+    assert str(info.value) == MSG_LENGTH_MISMATCH.format(n_x=4, n_y=2)
+
+
+def test_label_without_a_logit() -> None:
+    model = build_model("mlp", arguments={"in_features": 2})
+    with pytest.raises(DataError) as info:
+        fit_classifier(model, X_OK, torch.tensor([0, 1, 2, 1]), epochs=1)
+    assert str(info.value) == MSG_TOO_FEW_CLASSES.format(label=2, n_classes=2, needed=3)
+
+
+def test_model_must_return_2d_logits() -> None:
+    with pytest.raises(DataError, match=r"logits of shape \(batch, n_classes\)"):
+        predict_logits(nn.Flatten(0), torch.zeros(3, 2))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"epochs": 0}, "'epochs' parameter of fit_classifier must be an int >= 1. Got 0"),
+        ({"epochs": 1.5}, "'epochs' parameter"),
+        ({"epochs": 1, "lr": 0.0}, "'lr' parameter of fit_classifier must be a finite float > 0"),
+        ({"epochs": 1, "lr": float("nan")}, "'lr' parameter"),
+        ({"epochs": 1, "batch_size": 0}, "'batch_size' parameter"),
+        ({"epochs": 1, "weight_decay": -1.0}, "'weight_decay' parameter .* >= 0"),
+        ({"epochs": 1, "seed": 2**32}, "'seed' parameter"),
+        ({"epochs": 1, "optimizer": "lbfgs"}, "must be one of 'adam', 'adamw', 'sgd'"),
+    ],
+)
+def test_invalid_hyperparameters(arguments: dict[str, object], message: str) -> None:
+    model = build_model("mlp", arguments={"in_features": 2})
+    with pytest.raises(ConfigurationError, match=message):
+        fit_classifier(model, X_OK, Y_OK, **arguments)  # type: ignore[arg-type]
+
+
+def test_divergence_is_reported() -> None:
+    model = build_model("mlp", arguments={"in_features": 2})
+    x = torch.randn(32, 2) * 1e30
+    with pytest.raises(ConfigurationError, match="lower the learning rate"):
+        fit_classifier(model, x, torch.arange(32) % 2, epochs=3, lr=1e30, optimizer="sgd")

@@ -1,0 +1,119 @@
+"""Helpers for the arena's tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import shutil
+
+import numpy as np
+import yaml
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from trustlab.server.app import create_app
+from trustlab.server.db import write_session
+from trustlab.server.models import Submission
+from trustlab.server.services import teams
+from trustlab.server.settings import Settings
+from trustlab.server.worker import Worker
+
+
+def install_task(source: Path, data_dir: Path, **overrides: Any) -> Path:
+    """Copy a built task into ``data_dir/tasks``, changing spec fields (rules only)."""
+    spec = yaml.safe_load((source / "spec.yaml").read_text())
+    spec.update(overrides)
+    target = data_dir / "tasks" / spec["id"]
+    shutil.copytree(source, target)
+    (target / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=True))
+    return target
+
+
+def candidate_ids(task_dir: Path) -> np.ndarray:
+    with np.load(task_dir / "public" / "candidates.npz") as data:
+        return data["ids"]
+
+
+def members(task_dir: Path) -> dict[int, int]:
+    with np.load(task_dir / "hidden" / "answers.npz") as data:
+        return dict(zip(data["ids"].tolist(), data["member"].tolist()))
+
+
+def csv_text(ids: Any, scores: Any) -> str:
+    lines = ["id,score"] + [f"{int(i)},{float(s)!r}" for i, s in zip(ids, scores)]
+    return "\n".join(lines) + "\n"
+
+
+def random_csv(task_dir: Path, seed: int = 0) -> str:
+    ids = candidate_ids(task_dir)
+    return csv_text(ids, np.random.default_rng(seed).random(len(ids)))
+
+
+def oracle_csv(task_dir: Path) -> str:
+    """Scores that know the answers: a perfect attack."""
+    truth = members(task_dir)
+    ids = candidate_ids(task_dir)
+    return csv_text(ids, [truth[int(i)] for i in ids])
+
+
+@dataclass
+class ArenaHarness:
+    settings: Settings
+    client: TestClient
+    keys: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def arena(self) -> Any:
+        return self.client.app.state.arena  # type: ignore[attr-defined]
+
+    def headers(self, team: str = "alpha") -> dict[str, str]:
+        return {"X-API-Key": self.keys[team]}
+
+    def submit(
+        self,
+        task_id: str,
+        content: str | bytes,
+        *,
+        team: str = "alpha",
+        filename: str = "scores.csv",
+        data: dict[str, str] | None = None,
+    ) -> Any:
+        body = content.encode() if isinstance(content, str) else content
+        return self.client.post(
+            f"/submit/{task_id}",
+            headers=self.headers(team),
+            files={"file": (filename, body, "text/csv")},
+            data=data or {},
+        )
+
+    def score_all(self) -> int:
+        return Worker(self.settings).run(idle_exit=True)
+
+    def count_rows(self) -> int:
+        with self.arena.sessions() as session:
+            return int(session.scalar(select(func.count()).select_from(Submission)) or 0)
+
+    def stored_files(self) -> list[Path]:
+        root = self.settings.submissions_dir
+        return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+    def add_team(self, name: str) -> str:
+        with write_session(self.arena.sessions) as session:
+            _, key = teams.create_team(session, name=name)
+        self.keys[name] = key
+        return key
+
+
+def start_harness(settings: Settings, teams_: tuple[str, ...] = ("alpha", "beta")) -> Callable[[], ArenaHarness]:
+    def make() -> ArenaHarness:
+        client = TestClient(create_app(settings))
+        client.__enter__()
+        harness = ArenaHarness(settings=settings, client=client)
+        for name in teams_:
+            harness.add_team(name)
+        return harness
+
+    return make
