@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 
 import typer
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from trustlab import __version__
 from trustlab.cli import admin, arena, client, task
@@ -40,6 +42,9 @@ def main() -> None:
     except TrustlabError as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
         sys.exit(1)
+    except (ValidationError, SettingsError) as exc:
+        console.print(f"[red]error:[/] invalid TRUSTLAB_* setting: {exc}", highlight=False)
+        sys.exit(2)
     except KeyboardInterrupt:
         console.print("interrupted")
         sys.exit(130)

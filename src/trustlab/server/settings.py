@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -29,7 +30,7 @@ class Settings(BaseSettings):
     job_cpu_seconds: int = Field(default=900, ge=1)
     job_wall_seconds: float = Field(default=1200.0, gt=0)
     intake_wall_seconds: float = Field(default=60.0, gt=0)
-    plugins: list[str] = Field(default_factory=list)
+    plugins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     @field_validator("plugins", mode="before")
     @classmethod

@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from trustlab.core.errors import ConfigurationError
+from trustlab.core.errors import ConfigurationError, TrustlabError
 from trustlab.tasks.base import ProgressFn, TaskKind, TaskPaths, write_manifest
 from trustlab.tasks.registry import get_kind, load_plugins
 from trustlab.tasks.spec import TaskSpec, parse_spec
@@ -83,16 +83,28 @@ def open_task(path: str | Path) -> BuiltTask:
     return BuiltTask(spec=spec, kind=get_kind(spec.kind), paths=paths)
 
 
-def find_tasks(tasks_dir: str | Path) -> list[BuiltTask]:
-    """Every built task directly under ``tasks_dir``, sorted by id."""
+def find_tasks(
+    tasks_dir: str | Path, *, on_error: Callable[[Path, TrustlabError], None] | None = None
+) -> list[BuiltTask]:
+    """Every built task directly under ``tasks_dir``, sorted by id.
+
+    A folder that fails to open raises, unless ``on_error`` is given: then it is reported
+    there and skipped, so one broken task does not take the others down.
+    """
     tasks_dir = Path(tasks_dir)
     if not tasks_dir.is_dir():
         return []
-    return [
-        open_task(p)
-        for p in sorted(tasks_dir.iterdir())
-        if p.is_dir() and not p.name.startswith(".") and (p / "manifest.json").is_file()
-    ]
+    found = []
+    for path in sorted(tasks_dir.iterdir()):
+        if not path.is_dir() or path.name.startswith(".") or not (path / "manifest.json").is_file():
+            continue
+        try:
+            found.append(open_task(path))
+        except TrustlabError as exc:
+            if on_error is None:
+                raise
+            on_error(path, exc)
+    return found
 
 
 def validate_submission(

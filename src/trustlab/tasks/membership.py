@@ -189,13 +189,18 @@ class MembershipInference(TaskKind):
         "(higher = more likely a member)."
     )
 
+    def _params(self, spec: TaskSpec) -> MembershipParams:
+        params = self.params_model.model_validate(spec.params)
+        assert isinstance(params, MembershipParams)
+        return params
+
     def metric_names(self, spec: TaskSpec) -> list[str]:
-        params = MembershipParams.model_validate(spec.params)
+        params = self._params(spec)
         return [_metric_name(f) for f in params.fprs] + ["auc"]
 
     def check_spec(self, spec: TaskSpec) -> list[str]:
         problems = super().check_spec(spec)
-        params = MembershipParams.model_validate(spec.params)
+        params = self._params(spec)
         if params.architecture not in list_architectures():
             problems.append(
                 f"field 'params.architecture': unknown architecture {params.architecture!r}; "
@@ -206,7 +211,7 @@ class MembershipInference(TaskKind):
     def build(self, spec: TaskSpec, *, paths: TaskPaths, progress: ProgressFn) -> None:
         import torch
 
-        params = MembershipParams.model_validate(spec.params)
+        params = self._params(spec)
         data = load_dataset(spec.dataset)
         x = np.asarray(data.x, dtype=np.float32)
         y = np.asarray(data.y, dtype=np.int64)
@@ -242,6 +247,9 @@ class MembershipInference(TaskKind):
                 batch_size=params.batch_size,
                 weight_decay=params.weight_decay,
                 seed=spec.seed,
+                progress=lambda epoch, loss: progress(
+                    f"epoch {epoch}/{params.epochs}, training loss {loss:.4f}"
+                ),
             )
             train_acc = accuracy(model, x[members], y[members])
             test_acc = accuracy(model, x[non_members], y[non_members])
@@ -284,7 +292,14 @@ class MembershipInference(TaskKind):
         lines = ["id,score"] + [f"{i},{s:.6f}" for i, s in zip(ids.tolist(), sample.tolist())]
         (paths.public / "sample_submission.csv").write_text("\n".join(lines) + "\n")
         (paths.public / "README.md").write_text(
-            _readme(spec, params, n_pop=len(population), train_acc=train_acc, test_acc=test_acc)
+            _readme(
+                spec,
+                params,
+                n_members=len(members),
+                n_pop=len(population),
+                train_acc=train_acc,
+                test_acc=test_acc,
+            )
         )
 
     def validate(
@@ -297,7 +312,7 @@ class MembershipInference(TaskKind):
     def score(
         self, spec: TaskSpec, *, paths: TaskPaths, file: Path, fields: Mapping[str, str]
     ) -> ScoreResult:
-        params = MembershipParams.model_validate(spec.params)
+        params = self._params(spec)
         with np.load(paths.hidden / "answers.npz", allow_pickle=False) as answers:
             ids, member, public = answers["ids"], answers["member"], answers["public"]
         scores = read_scores(_decode(file.read_bytes()), candidate_ids=ids)
@@ -363,7 +378,13 @@ def _metrics(
 
 
 def _readme(
-    spec: TaskSpec, params: MembershipParams, *, n_pop: int, train_acc: float, test_acc: float
+    spec: TaskSpec,
+    params: MembershipParams,
+    *,
+    n_members: int,
+    n_pop: int,
+    train_acc: float,
+    test_acc: float,
 ) -> str:
     fprs = ", ".join(f"{f:g}" for f in params.fprs)
     deadline = spec.deadline.isoformat() if spec.deadline else "none"
@@ -376,6 +397,11 @@ Task id: `{spec.id}` (kind `membership-inference`), deadline: {deadline}.
 A target model (`{params.architecture}`) was trained on a member subset of the `{spec.dataset}`
 data set. Its accuracy is {train_acc:.3f} on members and {test_acc:.3f} on non-members.
 Decide, for each candidate, how likely it was a member.
+
+Training recipe (the same for every task of this kind, so that shadow or reference models can
+copy it): {n_members} members, `trustlab.core.training.fit_classifier` with Adam, learning rate
+{params.lr:g}, batch size {params.batch_size}, weight decay {params.weight_decay:g}, {params.epochs}
+epochs, no data augmentation.
 
 ## Files
 - `target.safetensors`: the target's weights; `trustlab.load_model("target.safetensors")`.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +21,8 @@ from trustlab.server.errors import ApiError
 from trustlab.server.models import Task, utcnow
 from trustlab.tasks import BuiltTask, find_tasks, open_task
 from trustlab.tasks.base import read_manifest
+
+log = logging.getLogger("trustlab.arena")
 
 MSG_NO_TASK = "No task {task_id!r}. GET /api/v1/tasks lists the tasks."
 MSG_NO_ARTIFACT = "Task {task_id!r} has no artefact {name!r}; it has: {names}."
@@ -101,7 +104,10 @@ class TaskCatalog:
 
     def refresh(self, session: Session) -> list[ServedTask]:
         """Reload built tasks from disk and upsert their rows."""
-        found = {t.spec.id: ServedTask(t) for t in find_tasks(self.tasks_dir)}
+        def skip(path: Path, error: Exception) -> None:
+            log.error("not serving the task in %s: %s", path, error)
+
+        found = {t.spec.id: ServedTask(t) for t in find_tasks(self.tasks_dir, on_error=skip)}
         for task in found.values():
             row = session.get(Task, task.id)
             spec = task.built.spec

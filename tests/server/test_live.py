@@ -1,0 +1,190 @@
+"""The arena as a real server process on loopback: concurrency and a restart mid-scoring."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from helpers import install_task, oracle_csv, random_csv
+from sqlalchemy import select
+
+from trustlab.client import ArenaClient, ArenaError
+from trustlab.schemas import SubmissionStatus
+from trustlab.server.db import make_engine, make_sessionmaker, upgrade, write_session
+from trustlab.server.models import Submission
+from trustlab.server.services import teams
+
+pytestmark = pytest.mark.slow
+PLUGINS = Path(__file__).parents[1] / "plugins"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    def __init__(self, data_dir: Path, database_url: str, env: dict[str, str]) -> None:
+        self.data_dir = data_dir
+        self.database_url = database_url
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "TRUSTLAB_DATA_DIR": str(data_dir),
+            "TRUSTLAB_DATABASE_URL": database_url,
+            "TRUSTLAB_PORT": str(self.port),
+            "TRUSTLAB_WORKERS": "1",
+            "TRUSTLAB_POLL_INTERVAL": "0.1",
+            "TRUSTLAB_PLUGINS": "slow_kind",
+            "PYTHONPATH": os.pathsep.join([str(PLUGINS), os.environ.get("PYTHONPATH", "")]),
+            **env,
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = data_dir.parent / "server.log"
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "trustlab", "serve"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.2)
+            assert self.proc.poll() is None, self.log.read_text()
+        raise AssertionError("server did not start:\n" + self.log.read_text())
+
+    def kill(self) -> None:
+        """SIGKILL the server, its workers and their children: a crash, not a shutdown."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        # Wait for every process of the group to be gone.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def live(
+    data_dir: Path, database_url: str, small_task_dir: Path, slow_task_dir: Path, tmp_path: Path
+) -> Iterator[Any]:
+    created: list[LiveServer] = []
+
+    def make(*, env: dict[str, str] | None = None, **rules: Any) -> tuple[LiveServer, str]:
+        install_task(small_task_dir, data_dir, **rules)
+        install_task(slow_task_dir, data_dir)
+        engine = make_engine(database_url)
+        upgrade(engine)
+        with write_session(make_sessionmaker(engine)) as session:
+            _, key = teams.create_team(session, name=f"team{len(created)}")
+        engine.dispose()
+        server = LiveServer(data_dir, database_url, env or {})
+        server.start()
+        created.append(server)
+        return server, key
+
+    yield make
+    for server in created:
+        server.stop()
+
+
+def test_submit_and_score_through_a_real_server(live: Any, small_task_dir: Path, tmp_path: Path) -> None:
+    server, key = live()
+    csv = tmp_path / "scores.csv"
+    csv.write_text(oracle_csv(small_task_dir))
+    with ArenaClient(server.url, api_key=key) as client:
+        assert [t.task_id for t in client.tasks()] == ["mia-slow", "mia-small"]
+        files = client.download_all("mia-small", tmp_path / "artefacts")
+        assert {p.name for p in files} >= {"target.safetensors", "candidates.npz"}
+        receipt = client.submit("mia-small", csv)
+        info = client.wait(receipt.submission_id, timeout=60)
+        assert info.status is SubmissionStatus.SCORED
+        assert info.public_score == 1.0
+        board = client.leaderboard("mia-small")
+        assert board.entries[0].public_score == 1.0
+        with pytest.raises(ArenaError) as err:
+            client.submit("mia-small", tmp_path / "artefacts" / "candidates.npz")
+        assert err.value.status_code == 400
+
+
+def test_concurrent_submissions_cannot_beat_the_cooldown(
+    live: Any, small_task_dir: Path, tmp_path: Path
+) -> None:
+    server, key = live(cooldown={"accepted": 600, "failed": 600})
+    body = random_csv(small_task_dir).encode()
+
+    def post(_: int) -> int:
+        response = httpx.post(
+            f"{server.url}/submit/mia-small",
+            headers={"X-API-Key": key},
+            files={"file": ("s.csv", body)},
+            timeout=60,
+        )
+        return response.status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(post, range(16)))
+    assert codes.count(202) == 1, codes
+    assert codes.count(429) == 15, codes
+
+
+def test_restart_in_the_middle_of_scoring_loses_nothing_and_scores_once(
+    live: Any, small_task_dir: Path, database_url: str, tmp_path: Path
+) -> None:
+    score_log = tmp_path / "scored.log"
+    env = {"TRUSTLAB_LEASE_SECONDS": "3", "TRUSTLAB_TEST_SCORE_LOG": str(score_log)}
+    server, key = live(env=env)
+    csv = tmp_path / "scores.csv"
+    csv.write_text(oracle_csv(small_task_dir))
+    with ArenaClient(server.url, api_key=key) as client:
+        sub = client.submit("mia-slow", csv).submission_id
+        deadline = time.monotonic() + 30
+        while client.submission(sub).status is not SubmissionStatus.RUNNING:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    server.kill()
+    assert not score_log.exists()  # the slow scorer was killed before it finished
+
+    server.start()
+    with ArenaClient(server.url, api_key=key) as client:
+        info = client.wait(sub, timeout=90)
+    assert info.status is SubmissionStatus.SCORED
+    assert info.public_score == 1.0
+    assert score_log.read_text().split() == [sub]
+    engine = make_engine(database_url)
+    with make_sessionmaker(engine)() as session:
+        row = session.scalar(select(Submission).where(Submission.id == sub))
+        assert row is not None and row.attempts == 2
+    engine.dispose()
