@@ -111,6 +111,7 @@ def make_settings(data_dir: Path, database_url: str) -> Callable[..., Any]:
             "lease_seconds": 30.0,
             "poll_interval": 0.05,
             "job_memory_mb": 4096,
+            "plugins": ["slow_kind"],
         }
         values.update(overrides)
         return Settings(**values)

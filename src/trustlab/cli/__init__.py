@@ -7,6 +7,7 @@ import sys
 import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
+from rich.markup import escape
 
 from trustlab import __version__
 from trustlab.cli import admin, arena, client, task
@@ -40,10 +41,14 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except TrustlabError as exc:
-        console.print(f"[red]error:[/] {exc}", highlight=False)
+        console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except (ValidationError, SettingsError) as exc:
-        console.print(f"[red]error:[/] invalid TRUSTLAB_* setting: {exc}", highlight=False)
+        console.print(
+            f"[red]error:[/] invalid TRUSTLAB_* setting: {escape(str(exc))}",
+            highlight=False,
+            soft_wrap=True,
+        )
         sys.exit(2)
     except KeyboardInterrupt:
         console.print("interrupted")

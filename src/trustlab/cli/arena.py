@@ -84,7 +84,12 @@ def demo(
         f"\n[bold]trustlab arena[/] on {url}  (leaderboards: {url}/leaderboard_page)\n"
         f"Demo team key (new on every run):\n"
     )
-    out.print(f"export TRUSTLAB_URL={url} TRUSTLAB_API_KEY={key}", highlight=False)
+    out.print(
+        f"export TRUSTLAB_URL={url} TRUSTLAB_API_KEY={key}",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
     console.print(
         "\nTry:  curl -H \"X-API-Key: $TRUSTLAB_API_KEY\" -O "
         f"{url}/api/v1/tasks/mia-digits/artifacts/sample_submission.csv\n"

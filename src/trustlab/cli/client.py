@@ -62,4 +62,4 @@ def download(
     """Download every artefact of a task."""
     with ArenaClient(url, api_key=key or None) as client:
         for path in client.download_all(task_id, dest):
-            out.print(str(path), highlight=False)
+            out.print(str(path), highlight=False, markup=False, soft_wrap=True)

@@ -43,7 +43,7 @@ def build(
     for artifact in manifest["artifacts"]:
         table.add_row(artifact["name"], str(artifact["size"]), artifact["sha256"][:16])
     console.print(table)
-    out.print(str(root), highlight=False)
+    out.print(str(root), highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command("list")

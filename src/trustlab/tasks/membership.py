@@ -28,7 +28,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ MSG_NO_HEADER = (
     "Line 1 must be the header 'id,score'; found {found!r}{hint}. Add the header line "
     "'id,score' at the top of the file."
 )
+MSG_CSV = "Line {line}: the file is not valid CSV ({error}); save it as plain 'id,score' lines."
 MSG_FIELDS = "Line {line}: expected 2 comma-separated values 'id,score', found {count}."
 MSG_BAD_ID = "Line {line}: id {value!r} is not an integer candidate id."
 MSG_BAD_SCORE = "Line {line}: score {value!r} for id {id} is not a number; give a finite number."
@@ -123,10 +124,13 @@ def read_scores(text: str, *, candidate_ids: np.ndarray) -> dict[int, float]:
         With the line number and what to fix for the first problem found.
     """
     n = len(candidate_ids)
+    text = text.removeprefix("\ufeff")
     if not text.strip():
         raise SubmissionError(MSG_EMPTY.format(n=n))
     known = set(candidate_ids.tolist())
-    rows = csv.reader(io.StringIO(text))
+    # newline=None: '\r\n' and a lone '\r' (old spreadsheet exports) both end a line.
+    reader = csv.reader(io.StringIO(text, newline=None))
+    rows = _csv_rows(reader)
     header = next(rows, None)
     if header is None or [h.strip().lower() for h in header] != ["id", "score"]:
         found = ",".join(header or [])
@@ -168,6 +172,20 @@ def read_scores(text: str, *, candidate_ids: np.ndarray) -> dict[int, float]:
         examples = ", ".join(str(i) for i in missing[:5])
         raise SubmissionError(MSG_MISSING.format(count=len(missing), examples=examples, n=n))
     return scores
+
+
+def _csv_rows(reader: Any) -> Iterator[list[str]]:
+    """The reader's rows; a malformed line (e.g. a huge field) becomes a SubmissionError."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise SubmissionError(
+                MSG_CSV.format(line=reader.line_num, error=str(exc)[:120])
+            ) from None
+        yield row
 
 
 def _decode(data: bytes) -> str:

@@ -1,0 +1,311 @@
+"""The ``trustlab`` command line: teams, task builds, local checks, version and demo.
+
+``CliRunner`` drives the Typer app in-process; ``python -m trustlab`` checks what
+:func:`trustlab.cli.main` makes of errors (one ``error:`` line on stderr, exit code 1).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+from conftest import SMALL_SPEC
+from typer.testing import CliRunner
+
+import trustlab
+from trustlab.cli import app
+from trustlab.server.arena import Arena
+from trustlab.server.errors import ApiError
+from trustlab.server.services import teams
+from trustlab.server.settings import Settings
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _no_trustlab_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("TRUSTLAB_"):
+            monkeypatch.delenv(name)
+
+
+def cli(*args: str | Path) -> Any:
+    """Run the app in-process; stdout and stderr are kept apart."""
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=True)
+
+
+def run_main(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m trustlab`` as a user would, with a clean TRUSTLAB_* environment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRUSTLAB_")}
+    env["COLUMNS"] = "80"
+    return subprocess.run(
+        [sys.executable, "-m", "trustlab", *(str(a) for a in args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def last_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert lines, "no output"
+    return lines[-1]
+
+
+def assert_clean_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    """Exit code 1, an ``error:`` message on stderr, no traceback."""
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in proc.stdout
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, proc.stderr
+    for needle in needles:
+        assert needle in proc.stderr, proc.stderr
+
+
+def authenticate(data_dir: Path, key: str) -> str:
+    arena = Arena(Settings(data_dir=data_dir))
+    try:
+        with arena.sessions() as session:
+            return teams.authenticate(session, key).name
+    finally:
+        arena.close()
+
+
+def create_team(data_dir: Path, name: str) -> str:
+    result = cli("admin", "team", "create", name, "--data-dir", data_dir)
+    assert result.exit_code == 0, result.output
+    return last_line(result.stdout)
+
+
+def write_spec(path: Path, **changes: Any) -> Path:
+    data = copy.deepcopy(SMALL_SPEC)
+    data["params"]["epochs"] = 2
+    data.update(changes)
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+# -- version --------------------------------------------------------------------------------
+
+
+def test_version() -> None:
+    result = cli("version")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == trustlab.__version__
+
+
+def test_version_through_main(tmp_path: Path) -> None:
+    proc = run_main("version", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == trustlab.__version__
+
+
+# -- teams ----------------------------------------------------------------------------------
+
+
+def test_team_create_prints_the_key_alone_on_the_last_line(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    result = cli("admin", "team", "create", "alpha", "--data-dir", data_dir)
+    assert result.exit_code == 0, result.output
+    key = last_line(result.stdout)
+    assert key.startswith("tl_")
+    assert " " not in key
+    assert key == result.stdout.strip().splitlines()[-1]
+    assert authenticate(data_dir, key) == "alpha"
+    # The chatter goes to stderr, so `KEY=$(trustlab admin team create ...)` gets the key only.
+    assert "alpha" in result.stderr
+    assert result.stdout.strip() == key
+
+
+def test_creating_the_same_team_twice_fails_clearly(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    assert run_main("admin", "team", "create", "alpha", "--data-dir", data_dir, cwd=tmp_path)
+    proc = run_main("admin", "team", "create", "alpha", "--data-dir", data_dir, cwd=tmp_path)
+    assert_clean_error(proc, "already exists", "'alpha'")
+    assert proc.stdout.strip() == ""
+
+
+def test_team_with_a_bad_name_fails_clearly(tmp_path: Path) -> None:
+    proc = run_main("admin", "team", "create", "no/slash", "--data-dir", tmp_path, cwd=tmp_path)
+    assert_clean_error(proc, "not allowed")
+
+
+def test_team_list_revoke_and_rotate(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    old_key = create_team(data_dir, "alpha")
+    create_team(data_dir, "beta")
+
+    result = cli("admin", "team", "list", "--data-dir", data_dir)
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[1]: line for line in result.stdout.splitlines() if "alpha" in line}
+    assert "alpha" in rows
+    assert "active" in rows["alpha"]
+
+    result = cli("admin", "team", "revoke", "alpha", "--data-dir", data_dir)
+    assert result.exit_code == 0, result.output
+    listing = cli("admin", "team", "list", "--data-dir", data_dir).stdout
+    alpha = next(line for line in listing.splitlines() if "alpha" in line)
+    beta = next(line for line in listing.splitlines() if "beta" in line)
+    assert "revoked" in alpha
+    assert "active" in beta
+    with pytest.raises(ApiError, match="revoked"):
+        authenticate(data_dir, old_key)
+
+    result = cli("admin", "team", "rotate", "alpha", "--data-dir", data_dir)
+    assert result.exit_code == 0, result.output
+    new_key = last_line(result.stdout)
+    assert new_key.startswith("tl_")
+    assert new_key != old_key
+    assert authenticate(data_dir, new_key) == "alpha"
+    with pytest.raises(ApiError):
+        authenticate(data_dir, old_key)
+    listing = cli("admin", "team", "list", "--data-dir", data_dir).stdout
+    assert "active" in next(line for line in listing.splitlines() if "alpha" in line)
+
+
+def test_revoking_an_unknown_team_fails_clearly(tmp_path: Path) -> None:
+    proc = run_main("admin", "team", "revoke", "ghost", "--data-dir", tmp_path, cwd=tmp_path)
+    assert_clean_error(proc, "No team named 'ghost'")
+
+
+# -- tasks ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def built_task(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """``trustlab task build`` of the small spec (2 epochs); returns the data folder and result."""
+    root = tmp_path_factory.mktemp("cli-build")
+    spec = write_spec(root / "spec.yaml")
+    data_dir = root / "data"
+    result = cli("task", "build", spec, "--data-dir", data_dir)
+    return data_dir, result
+
+
+def test_task_build_prints_the_task_folder_last(built_task: tuple[Path, Any]) -> None:
+    data_dir, result = built_task
+    assert result.exit_code == 0, result.output
+    folder = Path(last_line(result.stdout))
+    assert folder == data_dir / "tasks" / SMALL_SPEC["id"]
+    assert (folder / "manifest.json").is_file()
+    assert (folder / "public" / "candidates.npz").is_file()
+    assert result.stdout.strip() == str(folder)
+
+
+def test_task_build_twice_gives_identical_files(
+    built_task: tuple[Path, Any], tmp_path: Path
+) -> None:
+    data_dir, _ = built_task
+    first = data_dir / "tasks" / SMALL_SPEC["id"]
+    spec = write_spec(tmp_path / "spec.yaml")
+    result = cli("task", "build", spec, "--out", tmp_path / "again")
+    assert result.exit_code == 0, result.output
+    second = Path(last_line(result.stdout))
+    assert second == tmp_path / "again" / SMALL_SPEC["id"]
+    assert tree_digest(second) == tree_digest(first)
+
+
+def test_task_build_with_unknown_kind(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "spec.yaml", kind="model-stealing")
+    proc = run_main("task", "build", spec, "--data-dir", tmp_path / "data", cwd=tmp_path)
+    assert_clean_error(proc, "field 'kind'", "model-stealing", "membership-inference")
+    assert not (tmp_path / "data" / "tasks" / SMALL_SPEC["id"]).exists()
+
+
+def test_task_build_with_a_bad_field(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path / "spec.yaml", public_fraction=1.5, colour="red")
+    proc = run_main("task", "build", spec, "--data-dir", tmp_path / "data", cwd=tmp_path)
+    assert_clean_error(proc, "field 'public_fraction'", "field 'colour'", str(spec))
+
+
+def test_task_build_of_a_missing_spec(tmp_path: Path) -> None:
+    proc = run_main("task", "build", tmp_path / "nope.yaml", cwd=tmp_path)
+    assert_clean_error(proc, "does not exist")
+
+
+def _good_csv(task_dir: Path, path: Path) -> Path:
+    ids = np.load(task_dir / "public" / "candidates.npz")["ids"]
+    rng = np.random.default_rng(0)
+    lines = ["id,score"] + [f"{i},{s:.4f}" for i, s in zip(ids, rng.random(len(ids)), strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_task_validate_and_score_a_good_file(built_task: tuple[Path, Any], tmp_path: Path) -> None:
+    data_dir, _ = built_task
+    task_dir = data_dir / "tasks" / SMALL_SPEC["id"]
+    good = _good_csv(task_dir, tmp_path / "good.csv")
+
+    result = cli("task", "validate", task_dir, good)
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.stderr
+    assert f'"rows": {SMALL_SPEC["params"]["n_candidates"]}' in result.stderr
+
+    result = cli("task", "score", task_dir, good)
+    assert result.exit_code == 0, result.output
+    scored = yaml.safe_load(result.stdout)  # JSON is YAML
+    assert 0.0 <= scored["public_score"] <= 1.0
+    assert 0.0 <= scored["private_score"] <= 1.0
+    assert {"tpr@0.05", "tpr@0.01", "auc"} <= set(scored["public_metrics"])
+
+
+def test_task_validate_and_score_a_bad_file(built_task: tuple[Path, Any], tmp_path: Path) -> None:
+    data_dir, _ = built_task
+    task_dir = data_dir / "tasks" / SMALL_SPEC["id"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,score\n0,0.5\n1,high\n")
+    for command in ("validate", "score"):
+        proc = run_main("task", command, task_dir, bad, cwd=tmp_path)
+        assert_clean_error(proc, "Line 3", "'high'", "not a number")
+        assert proc.stdout.strip() == ""
+
+
+def test_task_validate_against_a_folder_that_is_not_a_task(tmp_path: Path) -> None:
+    csv = tmp_path / "x.csv"
+    csv.write_text("id,score\n")
+    proc = run_main("task", "validate", tmp_path, csv, cwd=tmp_path)
+    assert_clean_error(proc, "is not a built task")
+
+
+# -- demo -----------------------------------------------------------------------------------
+
+
+def test_demo_builds_once_and_keys_the_demo_team_each_run(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    first = run_main("demo", "--no-serve", "--data-dir", data_dir, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "Traceback" not in first.stderr
+    assert (data_dir / "tasks" / "mia-digits" / "manifest.json").is_file()
+    export = last_line(first.stdout)
+    assert export.startswith("export ")
+    assert "TRUSTLAB_API_KEY=tl_" in export
+    first_key = export.split("TRUSTLAB_API_KEY=", 1)[1].split()[0]
+
+    second = run_main("demo", "--no-serve", "--data-dir", data_dir, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "already built" in second.stderr
+    second_key = last_line(second.stdout).split("TRUSTLAB_API_KEY=", 1)[1].split()[0]
+    assert second_key.startswith("tl_")
+    assert second_key != first_key
+    assert authenticate(data_dir, second_key) == "demo"
+    with pytest.raises(ApiError):
+        authenticate(data_dir, first_key)
