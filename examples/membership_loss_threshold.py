@@ -125,7 +125,7 @@ def attack(task_dir: Path, *, n_models: int = 8) -> dict[str, np.ndarray]:
 
 
 def write_csv(path: Path, ids: np.ndarray, scores: np.ndarray) -> None:
-    lines = ["id,score"] + [f"{int(i)},{float(s)!r}" for i, s in zip(ids, scores)]
+    lines = ["id,score"] + [f"{int(i)},{float(s)!r}" for i, s in zip(ids, scores, strict=True)]
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 PLUGINS = Path(__file__).parent / "plugins"
 if str(PLUGINS) not in sys.path:
@@ -55,6 +54,7 @@ def small_task_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def slow_task_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The small task under the test plug-in kind whose scoring is slow and logged."""
     import slow_kind  # noqa: F401 - registers the kind
+
     from trustlab.tasks import build_task, parse_spec
 
     root = tmp_path_factory.mktemp("slow-tasks")

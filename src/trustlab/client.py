@@ -148,7 +148,9 @@ class ArenaClient:
                 return info
             if time.monotonic() > deadline:
                 raise TimeoutError(
-                    MSG_WAIT_TIMEOUT.format(id=submission_id, status=info.status.value, seconds=timeout)
+                    MSG_WAIT_TIMEOUT.format(
+                        id=submission_id, status=info.status.value, seconds=timeout
+                    )
                 )
             time.sleep(interval)
 

@@ -1,7 +1,8 @@
 """The ``trustlab`` command line: teams, task builds, local checks, version and demo.
 
-``CliRunner`` drives the Typer app in-process; ``python -m trustlab`` checks what
-:func:`trustlab.cli.main` makes of errors (one ``error:`` line on stderr, exit code 1).
+``CliRunner`` drives the Typer app in-process. What :func:`trustlab.cli.main` makes of errors
+(one ``error:`` line on stderr, exit code 1, no traceback) is checked by calling it in-process
+with a patched ``sys.argv`` and, a few times, through ``python -m trustlab`` as a user would.
 """
 
 from __future__ import annotations
@@ -11,17 +12,18 @@ import hashlib
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import yaml
-from conftest import SMALL_SPEC
 from typer.testing import CliRunner
 
 import trustlab
-from trustlab.cli import app
+from conftest import SMALL_SPEC
+from trustlab.cli import app, main
 from trustlab.server.arena import Arena
 from trustlab.server.errors import ApiError
 from trustlab.server.services import teams
@@ -40,6 +42,31 @@ def _no_trustlab_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def cli(*args: str | Path) -> Any:
     """Run the app in-process; stdout and stderr are kept apart."""
     return runner.invoke(app, [str(a) for a in args], catch_exceptions=True)
+
+
+@dataclass
+class Outcome:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def trustlab_main(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Call :func:`trustlab.cli.main` in-process as ``trustlab ARGS...``."""
+
+    def call(*args: str | Path) -> Outcome:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "argv", ["trustlab", *(str(a) for a in args)])
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        captured = capsys.readouterr()
+        return Outcome(code, captured.out, captured.err)
+
+    return call
 
 
 def run_main(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -63,7 +90,7 @@ def last_line(text: str) -> str:
     return lines[-1]
 
 
-def assert_clean_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+def assert_clean_error(proc: Outcome | subprocess.CompletedProcess[str], *needles: str) -> None:
     """Exit code 1, an ``error:`` message on stderr, no traceback."""
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -145,8 +172,8 @@ def test_creating_the_same_team_twice_fails_clearly(tmp_path: Path) -> None:
     assert proc.stdout.strip() == ""
 
 
-def test_team_with_a_bad_name_fails_clearly(tmp_path: Path) -> None:
-    proc = run_main("admin", "team", "create", "no/slash", "--data-dir", tmp_path, cwd=tmp_path)
+def test_team_with_a_bad_name_fails_clearly(trustlab_main: Any, tmp_path: Path) -> None:
+    proc = trustlab_main("admin", "team", "create", "no/slash", "--data-dir", tmp_path)
     assert_clean_error(proc, "not allowed")
 
 
@@ -183,8 +210,8 @@ def test_team_list_revoke_and_rotate(tmp_path: Path) -> None:
     assert "active" in next(line for line in listing.splitlines() if "alpha" in line)
 
 
-def test_revoking_an_unknown_team_fails_clearly(tmp_path: Path) -> None:
-    proc = run_main("admin", "team", "revoke", "ghost", "--data-dir", tmp_path, cwd=tmp_path)
+def test_revoking_an_unknown_team_fails_clearly(trustlab_main: Any, tmp_path: Path) -> None:
+    proc = trustlab_main("admin", "team", "revoke", "ghost", "--data-dir", tmp_path)
     assert_clean_error(proc, "No team named 'ghost'")
 
 
@@ -231,14 +258,14 @@ def test_task_build_with_unknown_kind(tmp_path: Path) -> None:
     assert not (tmp_path / "data" / "tasks" / SMALL_SPEC["id"]).exists()
 
 
-def test_task_build_with_a_bad_field(tmp_path: Path) -> None:
+def test_task_build_with_a_bad_field(trustlab_main: Any, tmp_path: Path) -> None:
     spec = write_spec(tmp_path / "spec.yaml", public_fraction=1.5, colour="red")
-    proc = run_main("task", "build", spec, "--data-dir", tmp_path / "data", cwd=tmp_path)
+    proc = trustlab_main("task", "build", spec, "--data-dir", tmp_path / "data")
     assert_clean_error(proc, "field 'public_fraction'", "field 'colour'", str(spec))
 
 
-def test_task_build_of_a_missing_spec(tmp_path: Path) -> None:
-    proc = run_main("task", "build", tmp_path / "nope.yaml", cwd=tmp_path)
+def test_task_build_of_a_missing_spec(trustlab_main: Any, tmp_path: Path) -> None:
+    proc = trustlab_main("task", "build", tmp_path / "nope.yaml")
     assert_clean_error(proc, "does not exist")
 
 
@@ -268,30 +295,36 @@ def test_task_validate_and_score_a_good_file(built_task: tuple[Path, Any], tmp_p
     assert {"tpr@0.05", "tpr@0.01", "auc"} <= set(scored["public_metrics"])
 
 
-def test_task_validate_and_score_a_bad_file(built_task: tuple[Path, Any], tmp_path: Path) -> None:
+def test_task_validate_and_score_a_bad_file(
+    trustlab_main: Any, built_task: tuple[Path, Any], tmp_path: Path
+) -> None:
     data_dir, _ = built_task
     task_dir = data_dir / "tasks" / SMALL_SPEC["id"]
     bad = tmp_path / "bad.csv"
     bad.write_text("id,score\n0,0.5\n1,high\n")
     for command in ("validate", "score"):
-        proc = run_main("task", command, task_dir, bad, cwd=tmp_path)
+        proc = trustlab_main("task", command, task_dir, bad)
         assert_clean_error(proc, "Line 3", "'high'", "not a number")
         assert proc.stdout.strip() == ""
 
 
-def test_task_validate_against_a_folder_that_is_not_a_task(tmp_path: Path) -> None:
+def test_task_validate_against_a_folder_that_is_not_a_task(
+    trustlab_main: Any, tmp_path: Path
+) -> None:
     csv = tmp_path / "x.csv"
     csv.write_text("id,score\n")
-    proc = run_main("task", "validate", tmp_path, csv, cwd=tmp_path)
+    proc = trustlab_main("task", "validate", tmp_path, csv)
     assert_clean_error(proc, "is not a built task")
 
 
 # -- demo -----------------------------------------------------------------------------------
 
 
-def test_demo_builds_once_and_keys_the_demo_team_each_run(tmp_path: Path) -> None:
+def test_demo_builds_once_and_keys_the_demo_team_each_run(
+    trustlab_main: Any, tmp_path: Path
+) -> None:
     data_dir = tmp_path / "data"
-    first = run_main("demo", "--no-serve", "--data-dir", data_dir, cwd=tmp_path)
+    first = trustlab_main("demo", "--no-serve", "--data-dir", data_dir)
     assert first.returncode == 0, first.stderr
     assert "Traceback" not in first.stderr
     assert (data_dir / "tasks" / "mia-digits" / "manifest.json").is_file()
@@ -300,7 +333,7 @@ def test_demo_builds_once_and_keys_the_demo_team_each_run(tmp_path: Path) -> Non
     assert "TRUSTLAB_API_KEY=tl_" in export
     first_key = export.split("TRUSTLAB_API_KEY=", 1)[1].split()[0]
 
-    second = run_main("demo", "--no-serve", "--data-dir", data_dir, cwd=tmp_path)
+    second = trustlab_main("demo", "--no-serve", "--data-dir", data_dir)
     assert second.returncode == 0, second.stderr
     assert "already built" in second.stderr
     second_key = last_line(second.stdout).split("TRUSTLAB_API_KEY=", 1)[1].split()[0]

@@ -48,7 +48,10 @@ def test_plain_data_round_trips(value: object) -> None:
 
 @pytest.mark.parametrize(
     ("target", "error"),
-    [(targets.raise_submission_error, SubmissionError), (targets.raise_weights_error, WeightsError)],
+    [
+        (targets.raise_submission_error, SubmissionError),
+        (targets.raise_weights_error, WeightsError),
+    ],
 )
 def test_child_trustlab_error_is_reraised_with_class_and_message(
     target: object, error: type[TrustlabError]

@@ -47,7 +47,7 @@ def test_loss_threshold_attack_beats_random_on_the_demo_task(
     assert results["plain"].private_metrics["auc"] > 0.55
 
     with np.load(demo_task / "hidden" / "answers.npz") as answers:
-        truth = dict(zip(answers["ids"].tolist(), answers["member"].tolist()))
+        truth = dict(zip(answers["ids"].tolist(), answers["member"].tolist(), strict=True))
     member = np.array([truth[i] for i in scores["ids"].tolist()])
     assert auc(y_true=member, scores=scores["calibrated"]) > 0.58
     assert tpr_at_fpr(y_true=member, scores=scores["calibrated"], fpr=0.05) > 0.1

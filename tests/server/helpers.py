@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import shutil
 
 import numpy as np
 import yaml
@@ -39,11 +38,11 @@ def candidate_ids(task_dir: Path) -> np.ndarray:
 
 def members(task_dir: Path) -> dict[int, int]:
     with np.load(task_dir / "hidden" / "answers.npz") as data:
-        return dict(zip(data["ids"].tolist(), data["member"].tolist()))
+        return dict(zip(data["ids"].tolist(), data["member"].tolist(), strict=True))
 
 
 def csv_text(ids: Any, scores: Any) -> str:
-    lines = ["id,score"] + [f"{int(i)},{float(s)!r}" for i, s in zip(ids, scores)]
+    lines = ["id,score"] + [f"{int(i)},{float(s)!r}" for i, s in zip(ids, scores, strict=True)]
     return "\n".join(lines) + "\n"
 
 
@@ -107,7 +106,9 @@ class ArenaHarness:
         return key
 
 
-def start_harness(settings: Settings, teams_: tuple[str, ...] = ("alpha", "beta")) -> Callable[[], ArenaHarness]:
+def start_harness(
+    settings: Settings, teams_: tuple[str, ...] = ("alpha", "beta")
+) -> Callable[[], ArenaHarness]:
     def make() -> ArenaHarness:
         client = TestClient(create_app(settings))
         client.__enter__()

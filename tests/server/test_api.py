@@ -134,7 +134,8 @@ def _bad_files(task_dir: Path) -> list[tuple[str, bytes, str]]:
 
 
 def test_bad_files_are_refused_and_leave_nothing(
-    harness_factory, small_task_dir: Path  # type: ignore[no-untyped-def]
+    harness_factory,
+    small_task_dir: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     harness = harness_factory(cooldown={"accepted": 3600, "failed": 3600})
     for name, content, expected in _bad_files(small_task_dir):
@@ -164,9 +165,7 @@ def test_file_over_the_limit_is_413(harness: ArenaHarness, small_task_dir: Path)
 
 
 def test_form_without_file_is_422_and_garbage_body_is_400(harness: ArenaHarness) -> None:
-    response = harness.client.post(
-        f"/submit/{TASK}", headers=harness.headers(), data={"note": "x"}
-    )
+    response = harness.client.post(f"/submit/{TASK}", headers=harness.headers(), data={"note": "x"})
     assert response.status_code == 422
     assert "'file'" in _detail(response)
     garbage = harness.client.post(
@@ -203,7 +202,8 @@ def test_missing_key_is_401(harness: ArenaHarness) -> None:
 
 
 def test_cooldown_after_an_accepted_submission(
-    harness_factory, small_task_dir: Path  # type: ignore[no-untyped-def]
+    harness_factory,
+    small_task_dir: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     harness = harness_factory(cooldown={"accepted": 120, "failed": 5})
     assert harness.submit(TASK, random_csv(small_task_dir)).status_code == 202
@@ -217,7 +217,8 @@ def test_cooldown_after_an_accepted_submission(
 
 
 def test_cooldown_after_a_failed_submission_is_the_failed_one(
-    harness_factory, small_task_dir: Path  # type: ignore[no-untyped-def]
+    harness_factory,
+    small_task_dir: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     harness = harness_factory(cooldown={"accepted": 3600, "failed": 2})
     sub = harness.submit(TASK, random_csv(small_task_dir)).json()["submission_id"]
@@ -231,7 +232,8 @@ def test_cooldown_after_a_failed_submission_is_the_failed_one(
 
 
 def test_daily_limit_counts_only_accepted_submissions(
-    harness_factory, small_task_dir: Path  # type: ignore[no-untyped-def]
+    harness_factory,
+    small_task_dir: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     harness = harness_factory(limits={"daily": 2, "total": None})
     assert harness.submit(TASK, random_csv(small_task_dir)).status_code == 202

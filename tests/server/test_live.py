@@ -120,7 +120,9 @@ def live(
         server.stop()
 
 
-def test_submit_and_score_through_a_real_server(live: Any, small_task_dir: Path, tmp_path: Path) -> None:
+def test_submit_and_score_through_a_real_server(
+    live: Any, small_task_dir: Path, tmp_path: Path
+) -> None:
     server, key = live()
     csv = tmp_path / "scores.csv"
     csv.write_text(oracle_csv(small_task_dir))

@@ -31,7 +31,9 @@ def _row(harness: ArenaHarness, sub: str) -> Submission:
         return row
 
 
-def test_jobs_are_claimed_oldest_first_and_once(harness: ArenaHarness, small_task_dir: Path) -> None:
+def test_jobs_are_claimed_oldest_first_and_once(
+    harness: ArenaHarness, small_task_dir: Path
+) -> None:
     subs = [
         harness.submit(TASK, random_csv(small_task_dir, i), team=t).json()["submission_id"]
         for i, t in enumerate(["alpha", "beta"])
@@ -82,14 +84,17 @@ def test_a_job_that_keeps_crashing_fails_after_max_attempts(
 
 
 def test_many_workers_claim_each_job_exactly_once(
-    harness_factory, small_task_dir: Path  # type: ignore[no-untyped-def]
+    harness_factory,
+    small_task_dir: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     harness = harness_factory()
     for i in range(4):
         harness.add_team(f"team{i}")
     subs = set()
     for team in ["alpha", "beta", "team0", "team1", "team2", "team3"]:
-        subs.add(harness.submit(TASK, random_csv(small_task_dir), team=team).json()["submission_id"])
+        subs.add(
+            harness.submit(TASK, random_csv(small_task_dir), team=team).json()["submission_id"]
+        )
     claimed: list[str] = []
     lock = threading.Lock()
 
@@ -143,9 +148,12 @@ def test_a_stopping_worker_gives_its_job_back(
 
 
 def test_failed_scoring_does_not_count_against_limits(
-    harness_factory, small_task_dir: Path  # type: ignore[no-untyped-def]
+    harness_factory,
+    small_task_dir: Path,  # type: ignore[no-untyped-def]
 ) -> None:
-    harness = harness_factory(limits={"daily": None, "total": 1}, cooldown={"accepted": 0, "failed": 0})
+    harness = harness_factory(
+        limits={"daily": None, "total": 1}, cooldown={"accepted": 0, "failed": 0}
+    )
     sub = harness.submit(TASK, random_csv(small_task_dir)).json()["submission_id"]
     with write_session(harness.arena.sessions) as session:
         session.execute(

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import SMALL_SPEC
 
 import trustlab
+from conftest import SMALL_SPEC
 from trustlab.core.errors import ConfigurationError, SubmissionError
 from trustlab.core.training import accuracy
 from trustlab.tasks import build_task, get_kind, open_task, parse_spec
@@ -55,7 +55,9 @@ def sha256(path: Path) -> str:
 def tree_digest(root: Path) -> dict[str, str]:
     """Relative path -> SHA-256 of every file under ``root``."""
     return {
-        str(path.relative_to(root)): sha256(path) for path in sorted(root.rglob("*")) if path.is_file()
+        str(path.relative_to(root)): sha256(path)
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
     }
 
 
@@ -201,9 +203,7 @@ def test_missing_ids_are_counted_with_examples() -> None:
 
 
 def test_only_a_header_misses_every_id() -> None:
-    assert refused("id,score\n") == MSG_MISSING.format(
-        count=10, examples="0, 1, 2, 3, 4", n=10
-    )
+    assert refused("id,score\n") == MSG_MISSING.format(count=10, examples="0, 1, 2, 3, 4", n=10)
 
 
 def test_line_numbers_count_blank_lines() -> None:

@@ -15,7 +15,9 @@ from trustlab.server.models import utcnow
 from trustlab.server.services import teams
 
 app = typer.Typer(help="Administer the arena: teams and API keys.", no_args_is_help=True)
-team_app = typer.Typer(help="Create, list, revoke teams and rotate their keys.", no_args_is_help=True)
+team_app = typer.Typer(
+    help="Create, list, revoke teams and rotate their keys.", no_args_is_help=True
+)
 app.add_typer(team_app, name="team")
 
 ExpiresOpt = Annotated[

@@ -91,7 +91,7 @@ def demo(
         soft_wrap=True,
     )
     console.print(
-        "\nTry:  curl -H \"X-API-Key: $TRUSTLAB_API_KEY\" -O "
+        '\nTry:  curl -H "X-API-Key: $TRUSTLAB_API_KEY" -O '
         f"{url}/api/v1/tasks/mia-digits/artifacts/sample_submission.csv\n"
         "      trustlab submit mia-digits sample_submission.csv --wait\n"
     )

@@ -11,9 +11,7 @@ from trustlab.cli._common import console, out
 from trustlab.client import ArenaClient
 from trustlab.schemas import SubmissionStatus
 
-UrlOpt = Annotated[
-    str, typer.Option("--url", envvar="TRUSTLAB_URL", help="The arena's address.")
-]
+UrlOpt = Annotated[str, typer.Option("--url", envvar="TRUSTLAB_URL", help="The arena's address.")]
 KeyOpt = Annotated[
     str, typer.Option("--key", envvar="TRUSTLAB_API_KEY", help="Your team's API key.")
 ]

@@ -79,9 +79,7 @@ def _set_limits(limits: Limits) -> None:
         pass
 
 
-def _child(
-    func: Callable[..., Any], args: Sequence[Any], conn: Connection, limits: Limits
-) -> None:
+def _child(func: Callable[..., Any], args: Sequence[Any], conn: Connection, limits: Limits) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         _set_limits(limits)

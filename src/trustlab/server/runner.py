@@ -35,9 +35,7 @@ class WorkerPool:
         return env
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "trustlab", "worker"], env=self._env()
-        )
+        return subprocess.Popen([sys.executable, "-m", "trustlab", "worker"], env=self._env())
 
     def start(self) -> None:
         self.procs = [self._spawn() for _ in range(self.settings.workers)]
@@ -48,7 +46,9 @@ class WorkerPool:
         while not self._stop.wait(1.0):
             for i, proc in enumerate(self.procs):
                 if proc.poll() is not None and not self._stop.is_set():
-                    log.warning("worker %d exited with %s; starting another", proc.pid, proc.returncode)
+                    log.warning(
+                        "worker %d exited with %s; starting another", proc.pid, proc.returncode
+                    )
                     self.procs[i] = self._spawn()
 
     def stop(self) -> None:
@@ -70,8 +70,6 @@ def serve(settings: Settings) -> None:
     pool = WorkerPool(settings)
     pool.start()
     try:
-        uvicorn.run(
-            create_app(settings), host=settings.host, port=settings.port, log_level="info"
-        )
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
     finally:
         pool.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -77,10 +78,8 @@ def commit_file(incoming: Incoming, *, root: Path, relative: str) -> Path:
 def discard(path: Path) -> None:
     """Remove a stored file and its now-empty folder."""
     path.unlink(missing_ok=True)
-    try:
+    with contextlib.suppress(OSError):
         path.parent.rmdir()
-    except OSError:
-        pass
 
 
 def sweep_incoming(root: Path) -> int:

@@ -72,7 +72,9 @@ class Worker:
     def process(self, claim: queue.Claim) -> None:
         settings = self.settings
         sessions = self.arena.sessions
-        log.info("scoring %s (task %s, attempt %d)", claim.submission_id, claim.task_id, claim.attempt)
+        log.info(
+            "scoring %s (task %s, attempt %d)", claim.submission_id, claim.task_id, claim.attempt
+        )
         renew_every = settings.lease_seconds / 3
         last_renewal = time.monotonic()
 

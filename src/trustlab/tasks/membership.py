@@ -26,9 +26,10 @@ the candidates (see :func:`trustlab.core.metrics.tpr_at_fpr` for the threshold r
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trustlab.core.data import load_dataset, save_npz
 from trustlab.core.errors import ConfigurationError, SubmissionError
-from trustlab.core.metrics import auc, bootstrap_ci, tpr_at_fprs
+from trustlab.core.metrics import auc, bootstrap_ci, tpr_at_fpr, tpr_at_fprs
 from trustlab.core.models import build_model, list_architectures
 from trustlab.core.training import accuracy, fit_classifier, seed_everything
 from trustlab.core.weights import save_model
@@ -277,9 +278,7 @@ class MembershipInference(TaskKind):
 
         paths.public.mkdir(parents=True, exist_ok=True)
         paths.hidden.mkdir(parents=True, exist_ok=True)
-        save_model(
-            model, paths.public / "target.safetensors", metadata={"trustlab.task": spec.id}
-        )
+        save_model(model, paths.public / "target.safetensors", metadata={"trustlab.task": spec.id})
 
         cand_idx = np.concatenate([members[:cand_in], non_members[:cand_out]])
         cand_member = np.concatenate([np.ones(cand_in, np.int8), np.zeros(cand_out, np.int8)])
@@ -307,7 +306,9 @@ class MembershipInference(TaskKind):
         save_npz(paths.hidden / "answers.npz", ids=ids, member=cand_member, public=public)
 
         sample = rng.random(len(ids))
-        lines = ["id,score"] + [f"{i},{s:.6f}" for i, s in zip(ids.tolist(), sample.tolist())]
+        lines = ["id,score"] + [
+            f"{i},{s:.6f}" for i, s in zip(ids.tolist(), sample.tolist(), strict=True)
+        ]
         (paths.public / "sample_submission.csv").write_text("\n".join(lines) + "\n")
         (paths.public / "README.md").write_text(
             _readme(
@@ -360,6 +361,14 @@ def _load_ids(paths: TaskPaths) -> np.ndarray:
     return ids
 
 
+def _metric_fn(name: str) -> Callable[..., float]:
+    """The metric called ``name`` (``auc`` or ``tpr@<fpr>``) as a function of labels and scores."""
+    if name == "auc":
+        return auc
+    fpr = float(name.split("@", 1)[1])
+    return functools.partial(tpr_at_fpr, fpr=fpr)
+
+
 def _metrics(
     *,
     y_true: np.ndarray,
@@ -373,19 +382,9 @@ def _metrics(
     result: dict[str, Any] = {_metric_name(f): float(tprs[f]) for f in fprs}
     result["auc"] = float(auc(y_true=y_true, scores=scores))
     if resamples > 0:
-        for name in (primary, "auc"):
-            if name == "auc":
-
-                def metric(*, y_true: np.ndarray, scores: np.ndarray) -> float:
-                    return auc(y_true=y_true, scores=scores)
-            else:
-                fpr = float(name.split("@", 1)[1])
-
-                def metric(*, y_true: np.ndarray, scores: np.ndarray, _f: float = fpr) -> float:
-                    return tpr_at_fprs(y_true=y_true, scores=scores, fprs=[_f])[_f]
-
+        for name in dict.fromkeys([primary, "auc"]):
             ci = bootstrap_ci(
-                metric,
+                _metric_fn(name),
                 arrays={"y_true": y_true, "scores": scores},
                 n_resamples=resamples,
                 seed=seed,

@@ -37,7 +37,9 @@ from trustlab.core.errors import ConfigurationError
 MSG_SPEC_INVALID = "Task spec {source} is invalid:\n{problems}"
 MSG_SPEC_UNREADABLE = "Task spec {source} cannot be read as YAML: {error}"
 MSG_SPEC_NOT_MAPPING = "Task spec {source} must be a YAML mapping of fields (id, kind, title, ...)."
-MSG_DURATION = "must be a number of seconds or a duration like '30s', '10m', '2h', '1d'; got {value!r}"
+MSG_DURATION = (
+    "must be a number of seconds or a duration like '30s', '10m', '2h', '1d'; got {value!r}"
+)
 MSG_SIZE = "must be a number of bytes or a size like '500KB', '10MB', '1GB'; got {value!r}"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$", re.IGNORECASE)
@@ -187,11 +189,13 @@ def parse_spec(data: Any, *, source: str = "<spec>") -> TaskSpec:
         params = kind.params_model.model_validate(spec.params)
     except ValidationError as exc:
         problems = _format_errors(exc).replace("field '", "field 'params.")
-        raise ConfigurationError(MSG_SPEC_INVALID.format(source=source, problems=problems)) from None
+        raise ConfigurationError(
+            MSG_SPEC_INVALID.format(source=source, problems=problems)
+        ) from None
     spec = spec.model_copy(update={"params": params.model_dump(mode="json")})
-    problems = kind.check_spec(spec)
-    if problems:
-        listed = "\n".join(f"  - {p}" for p in problems)
+    cross_field = kind.check_spec(spec)
+    if cross_field:
+        listed = "\n".join(f"  - {p}" for p in cross_field)
         raise ConfigurationError(MSG_SPEC_INVALID.format(source=source, problems=listed))
     if spec.metric is None:
         spec = spec.model_copy(update={"metric": kind.default_metric(spec)})

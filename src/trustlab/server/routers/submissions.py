@@ -25,6 +25,4 @@ def get_submission(
             task = arena.task(row.task_id)
         except ApiError:
             task = None
-    return submission_info(
-        session, submission_id=submission_id, team=team, task=task, now=utcnow()
-    )
+    return submission_info(session, submission_id=submission_id, team=team, task=task, now=utcnow())

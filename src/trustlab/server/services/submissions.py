@@ -63,9 +63,7 @@ class Context:
 def check_open(task: ServedTask, now: datetime) -> None:
     if task.is_closed(now):
         assert task.deadline is not None
-        raise ApiError(
-            403, MSG_CLOSED.format(task_id=task.id, deadline=task.deadline.isoformat())
-        )
+        raise ApiError(403, MSG_CLOSED.format(task_id=task.id, deadline=task.deadline.isoformat()))
 
 
 def check_rules(session: Session, *, task: ServedTask, team: Team, now: datetime) -> None:

@@ -104,6 +104,7 @@ class TaskCatalog:
 
     def refresh(self, session: Session) -> list[ServedTask]:
         """Reload built tasks from disk and upsert their rows."""
+
         def skip(path: Path, error: Exception) -> None:
             log.error("not serving the task in %s: %s", path, error)
 

@@ -20,9 +20,7 @@ MSG_BAD_KEY = (
 )
 MSG_REVOKED = "This API key was revoked on {when}; ask the course staff for a new one."
 MSG_EXPIRED = "This API key expired on {when}; ask the course staff for a new one."
-MSG_NAME = (
-    "Team name {name!r} is not allowed: use 1-64 letters, digits, spaces, '.', '_' or '-'."
-)
+MSG_NAME = "Team name {name!r} is not allowed: use 1-64 letters, digits, spaces, '.', '_' or '-'."
 MSG_EXISTS = "A team named {name!r} already exists; pick another name or rotate its key."
 MSG_NO_TEAM = "No team named {name!r}; 'trustlab admin team list' shows the teams."
 
