@@ -12,32 +12,13 @@ from typing import Any
 
 import pytest
 
-PLUGINS = Path(__file__).parent / "plugins"
-if str(PLUGINS) not in sys.path:
-    sys.path.insert(0, str(PLUGINS))
+SUPPORT = Path(__file__).parent / "support"
+if str(SUPPORT) not in sys.path:
+    sys.path.insert(0, str(SUPPORT))
+
+from specs import SMALL_SPEC  # noqa: E402 - needs the path above
 
 POSTGRES_URL = os.environ.get("TRUSTLAB_TEST_POSTGRES_URL")
-
-SMALL_SPEC: dict[str, Any] = {
-    "id": "mia-small",
-    "kind": "membership-inference",
-    "title": "Small membership task",
-    "deadline": None,
-    "public_fraction": 0.3,
-    "cooldown": {"accepted": 0, "failed": 0},
-    "limits": {"daily": None, "total": None},
-    "max_file_size": "200KB",
-    "dataset": "digits",
-    "seed": 0,
-    "params": {
-        "architecture": "digits-cnn",
-        "n_candidates": 200,
-        "n_calibration": 40,
-        "epochs": 3,
-        "fprs": [0.05, 0.01],
-        "bootstrap_resamples": 50,
-    },
-}
 
 
 @pytest.fixture(scope="session")

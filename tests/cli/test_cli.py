@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from specs import SMALL_SPEC
 from typer.testing import CliRunner
 
 import trustlab
-from conftest import SMALL_SPEC
 from trustlab.cli import app, main
 from trustlab.server.arena import Arena
 from trustlab.server.errors import ApiError
@@ -166,9 +166,11 @@ def test_team_create_prints_the_key_alone_on_the_last_line(tmp_path: Path) -> No
 
 def test_creating_the_same_team_twice_fails_clearly(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    assert run_main("admin", "team", "create", "alpha", "--data-dir", data_dir, cwd=tmp_path)
+    create_team(data_dir, "alpha")
     proc = run_main("admin", "team", "create", "alpha", "--data-dir", data_dir, cwd=tmp_path)
     assert_clean_error(proc, "already exists", "'alpha'")
+    # The whole message stays on one line, however narrow the terminal.
+    assert f"error: {teams.MSG_EXISTS.format(name='alpha')}" in proc.stderr.splitlines()
     assert proc.stdout.strip() == ""
 
 
@@ -184,9 +186,8 @@ def test_team_list_revoke_and_rotate(tmp_path: Path) -> None:
 
     result = cli("admin", "team", "list", "--data-dir", data_dir)
     assert result.exit_code == 0, result.output
-    rows = {line.split()[1]: line for line in result.stdout.splitlines() if "alpha" in line}
-    assert "alpha" in rows
-    assert "active" in rows["alpha"]
+    alpha = next(line for line in result.stdout.splitlines() if "alpha" in line)
+    assert "active" in alpha
 
     result = cli("admin", "team", "revoke", "alpha", "--data-dir", data_dir)
     assert result.exit_code == 0, result.output
@@ -244,10 +245,12 @@ def test_task_build_twice_gives_identical_files(
     data_dir, _ = built_task
     first = data_dir / "tasks" / SMALL_SPEC["id"]
     spec = write_spec(tmp_path / "spec.yaml")
-    result = cli("task", "build", spec, "--out", tmp_path / "again")
+    # A path longer than a terminal line must still come out whole on the last line.
+    out_dir = tmp_path / ("a-rather-long-folder-name-" * 4)
+    result = cli("task", "build", spec, "--out", out_dir)
     assert result.exit_code == 0, result.output
     second = Path(last_line(result.stdout))
-    assert second == tmp_path / "again" / SMALL_SPEC["id"]
+    assert second == out_dir / SMALL_SPEC["id"]
     assert tree_digest(second) == tree_digest(first)
 
 

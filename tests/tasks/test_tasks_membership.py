@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from specs import SMALL_SPEC
 
 import trustlab
-from conftest import SMALL_SPEC
 from trustlab.core.errors import ConfigurationError, SubmissionError
 from trustlab.core.training import accuracy
 from trustlab.tasks import build_task, get_kind, open_task, parse_spec

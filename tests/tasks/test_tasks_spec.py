@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 import yaml
+from specs import SMALL_SPEC
 
-from conftest import SMALL_SPEC
 from trustlab.core.errors import ConfigurationError
 from trustlab.tasks import list_kinds, load_spec, parse_spec
 from trustlab.tasks.spec import parse_duration, parse_size

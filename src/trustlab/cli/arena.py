@@ -27,6 +27,7 @@ DEMO_TEAM = "demo"
 
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def demo_specs() -> list[Path]:

@@ -51,3 +51,7 @@ class SandboxError(TrustlabError, RuntimeError):
     """Work run in a limited child process crashed, ran out of time or out of memory."""
 
     status_code = 500
+
+
+class InternalJobError(SandboxError):
+    """Work in a limited child process failed on a bug, not on its input."""

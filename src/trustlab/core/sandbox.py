@@ -37,6 +37,7 @@ _ERROR_TYPES: dict[str, type[errors.TrustlabError]] = {
         errors.WeightsError,
         errors.SubmissionError,
         errors.SandboxError,
+        errors.InternalJobError,
     )
 }
 
@@ -105,7 +106,7 @@ def _child(func: Callable[..., Any], args: Sequence[Any], conn: Connection, limi
     except BaseException as exc:
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         payload = json.dumps(
-            {"ok": False, "type": "SandboxError", "error": MSG_INTERNAL.format(error=detail)}
+            {"ok": False, "type": "InternalJobError", "error": MSG_INTERNAL.format(error=detail)}
         )
     conn.send_bytes(payload.encode())
     conn.close()

@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import os
 import re
-import shutil
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,11 +82,20 @@ def discard(path: Path) -> None:
         path.parent.rmdir()
 
 
-def sweep_incoming(root: Path) -> int:
-    """Delete uploads left half-received by a crash; returns how many were removed."""
+def sweep_incoming(root: Path, *, older_than: float = 6 * 3600) -> int:
+    """Delete uploads a crash left half-received; returns how many were removed.
+
+    Only files untouched for ``older_than`` seconds go: another server process may be
+    receiving or checking the others right now.
+    """
     incoming = root / ".incoming"
     if not incoming.is_dir():
         return 0
-    count = sum(1 for _ in incoming.iterdir())
-    shutil.rmtree(incoming, ignore_errors=True)
-    return count
+    cutoff = time.time() - older_than
+    removed = 0
+    for path in incoming.iterdir():
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+    return removed

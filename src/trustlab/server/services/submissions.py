@@ -8,6 +8,7 @@ A request refused at any step leaves no file and no row behind and counts for no
 
 from __future__ import annotations
 
+import logging
 import math
 import uuid
 from collections.abc import Mapping
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from trustlab.core.errors import TrustlabError
+from trustlab.core.errors import InternalJobError, TrustlabError
 from trustlab.core.sandbox import Limits, run_limited
 from trustlab.schemas import SubmissionInfo, SubmissionStatus
 from trustlab.server import storage
@@ -27,6 +28,8 @@ from trustlab.server.models import Submission, Team, utcnow
 from trustlab.server.services.tasks import ServedTask
 from trustlab.server.settings import Settings
 from trustlab.tasks.build import validate_submission
+
+log = logging.getLogger("trustlab.arena")
 
 MSG_CLOSED = "Task {task_id!r} closed at its deadline {deadline}; it accepts no more submissions."
 MSG_TOO_LARGE = (
@@ -49,7 +52,10 @@ MSG_MISSING_FIELD = "Form field {name!r} is required for task {task_id!r}: {desc
 MSG_BAD_CHOICE = "Form field {name!r} is {value!r}; use one of: {choices}."
 MSG_UNKNOWN_FIELD = "Unknown form field {name!r}; this task accepts: {accepted}."
 MSG_NO_SUBMISSION = "No submission {submission_id!r} of your team."
-MSG_INTAKE_FAILED = "The file could not be checked: {error}"
+MSG_INTAKE_FAILED = (
+    "The arena could not check the file because of an internal error; nothing was stored and "
+    "nothing counted. Try again later or tell the course staff. ({error})"
+)
 
 
 @dataclass(frozen=True)
@@ -174,6 +180,9 @@ def validate_file(
             ),
             limits=limits,
         )
+    except InternalJobError as exc:
+        log.error("checking a file for task %s failed: %s", task.id, exc)
+        raise ApiError(500, MSG_INTAKE_FAILED.format(error=exc)) from None
     except TrustlabError as exc:
         status = exc.status_code if exc.status_code in (400, 422) else 400
         raise ApiError(status, str(exc)) from None
