@@ -338,3 +338,28 @@ def test_malformed_keys_are_401(harness: ArenaHarness, bad: str) -> None:
         f"/api/v1/tasks/{TASK}/artifacts/candidates.npz", headers={"X-API-Key": bad}
     )
     assert response.status_code == 401
+
+
+def test_uploads_must_declare_their_length(harness: ArenaHarness, small_task_dir: Path) -> None:
+    def chunks():  # type: ignore[no-untyped-def]
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="s.csv"\r\n\r\n'
+        yield random_csv(small_task_dir).encode()
+        yield b"\r\n--b--\r\n"
+
+    response = harness.client.post(
+        f"/submit/{TASK}",
+        headers={**harness.headers(), "Content-Type": "multipart/form-data; boundary=b"},
+        content=chunks(),
+    )
+    assert response.status_code == 411
+    assert "Content-Length" in _detail(response)
+    assert harness.count_rows() == 0
+
+
+def test_a_declared_body_far_over_the_limit_is_refused_unread(harness: ArenaHarness) -> None:
+    response = harness.client.post(
+        f"/submit/{TASK}",
+        headers={**harness.headers(), "Content-Length": str(50 * 1000**2)},
+        content=b"x",
+    )
+    assert response.status_code == 413

@@ -23,9 +23,19 @@ MSG_TWO_FILES = "Send exactly one file, as form field 'file'."
 FORM_SLACK = 1 << 20
 
 
-def _body_too_large(request: Request, limit: int) -> bool:
-    length = request.headers.get("content-length")
-    return length is not None and length.isdigit() and int(length) > limit + FORM_SLACK
+MSG_NO_LENGTH = (
+    "The request has no Content-Length header; send the file as an ordinary (not chunked) "
+    "multipart upload, as curl -F and the trustlab client do."
+)
+
+
+def _body_length(request: Request) -> int:
+    """The declared body size. Uploads must declare it, so the size limit holds before any
+    byte is stored (a chunked upload would be spooled whole before it could be measured)."""
+    length = request.headers.get("content-length", "")
+    if not length.isdigit():
+        raise ApiError(411, MSG_NO_LENGTH)
+    return int(length)
 
 
 @router.post("/submit/{task_id}", status_code=202, response_model=SubmissionAccepted)
@@ -36,10 +46,9 @@ async def submit(
     task = arena.task(task_id)
     limit = task.built.spec.max_file_size
     service.check_open(task, utcnow())
-    if _body_too_large(request, limit):
-        raise ApiError(
-            413, service.MSG_TOO_LARGE.format(size=request.headers["content-length"], limit=limit)
-        )
+    length = _body_length(request)
+    if length > limit + FORM_SLACK:
+        raise ApiError(413, service.MSG_TOO_LARGE.format(size=length, limit=limit))
 
     def precheck() -> None:
         with arena.sessions() as session:
