@@ -42,3 +42,20 @@ def settings_from(
     if database_url is not None:
         values["database_url"] = database_url
     return Settings(**values)  # type: ignore[arg-type]
+
+
+FieldOpt = Annotated[
+    list[str] | None,
+    typer.Option("--field", help="A form field the task asks for, as NAME=VALUE (repeatable)."),
+]
+
+
+def parse_fields(values: list[str] | None) -> dict[str, str]:
+    """``["model_name=resnet18"]`` → ``{"model_name": "resnet18"}``."""
+    fields = {}
+    for item in values or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise typer.BadParameter(f"--field {item!r} must look like NAME=VALUE")
+        fields[name] = value
+    return fields

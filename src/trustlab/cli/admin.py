@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -26,10 +27,14 @@ ExpiresOpt = Annotated[
 ]
 
 
-def _arena(data_dir: object, database_url: object) -> Arena:
-    arena = Arena(settings_from(data_dir, database_url))  # type: ignore[arg-type]
+def _arena(data_dir: Path | None, database_url: str | None) -> Arena:
+    arena = Arena(settings_from(data_dir, database_url))
     arena.start()
     return arena
+
+
+def _expiry(days: float | None) -> datetime | None:
+    return utcnow() + timedelta(days=days) if days else None
 
 
 @team_app.command("create")
@@ -41,7 +46,7 @@ def create(
 ) -> None:
     """Create a team. Its key is printed once, alone on the last line of stdout."""
     arena = _arena(data_dir, database_url)
-    expires = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
+    expires = _expiry(expires_in_days)
     with write_session(arena.sessions) as session:
         team, key = teams.create_team(session, name=name, expires_at=expires)
     console.print(f"Created team [bold]{team.name}[/]. Its API key (shown only now):")
@@ -57,7 +62,7 @@ def rotate(
 ) -> None:
     """Give a team a new key (the old one stops working); printed alone on the last line."""
     arena = _arena(data_dir, database_url)
-    expires = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
+    expires = _expiry(expires_in_days)
     with write_session(arena.sessions) as session:
         key = teams.rotate_key(session, name=name, expires_at=expires)
     console.print(f"New API key for team [bold]{name}[/] (shown only now):")

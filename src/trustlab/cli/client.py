@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from trustlab.cli._common import console, out
+from trustlab.cli._common import FieldOpt, console, out, parse_fields
 from trustlab.client import ArenaClient
 from trustlab.schemas import SubmissionStatus
 
@@ -22,18 +22,11 @@ def submit(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     url: UrlOpt = "http://127.0.0.1:8000",
     key: KeyOpt = "",
-    field: Annotated[
-        list[str] | None, typer.Option("--field", help="A form field as NAME=VALUE.")
-    ] = None,
+    field: FieldOpt = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the score.")] = True,
 ) -> None:
     """Submit a file to a task; prints the submission id, and the score with --wait."""
-    fields = {}
-    for item in field or []:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"--field {item!r} must look like NAME=VALUE")
-        fields[name] = value
+    fields = parse_fields(field)
     with ArenaClient(url, api_key=key or None) as client:
         receipt = client.submit(task_id, file, fields=fields)
         console.print(f"accepted: submission {receipt.submission_id} is queued")

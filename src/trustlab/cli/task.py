@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from trustlab.cli._common import DataDirOpt, console, out, settings_from
+from trustlab.cli._common import DataDirOpt, FieldOpt, console, out, parse_fields, settings_from
 from trustlab.tasks import build_task, find_tasks, list_kinds, load_spec, open_task
 
 app = typer.Typer(help="Build challenge tasks and check submissions locally.", no_args_is_help=True)
@@ -61,13 +61,11 @@ def list_(data_dir: DataDirOpt = None) -> None:
 def validate(
     task_dir: Annotated[Path, typer.Argument(help="A built task's folder.")],
     file: Annotated[Path, typer.Argument(help="The file to check.")],
-    field: Annotated[
-        list[str] | None, typer.Option("--field", help="A form field as NAME=VALUE.")
-    ] = None,
+    field: FieldOpt = None,
 ) -> None:
     """Check a submission file exactly as the server's intake does."""
     task = open_task(task_dir)
-    fields = _fields(field)
+    fields = parse_fields(field)
     summary = task.kind.validate(task.spec, paths=task.paths, file=file, fields=fields)
     console.print(f"[green]valid[/] {json.dumps(summary)}")
 
@@ -76,23 +74,11 @@ def validate(
 def score(
     task_dir: Annotated[Path, typer.Argument(help="A built task's folder (with hidden/).")],
     file: Annotated[Path, typer.Argument(help="The file to score.")],
-    field: Annotated[
-        list[str] | None, typer.Option("--field", help="A form field as NAME=VALUE.")
-    ] = None,
+    field: FieldOpt = None,
 ) -> None:
     """Score a file with the server's own scorer (needs the task's hidden answers)."""
     task = open_task(task_dir)
-    fields = _fields(field)
+    fields = parse_fields(field)
     task.kind.validate(task.spec, paths=task.paths, file=file, fields=fields)
     result = task.kind.score(task.spec, paths=task.paths, file=file, fields=fields)
     out.print_json(json.dumps(result.to_json()))
-
-
-def _fields(values: list[str] | None) -> dict[str, str]:
-    fields = {}
-    for item in values or []:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"--field {item!r} must look like NAME=VALUE")
-        fields[name] = value
-    return fields

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from importlib import resources
 
 import numpy as np
@@ -132,3 +132,33 @@ class FeatureBuilder:
     def build(self) -> tuple[np.ndarray, list[str]]:
         """The float32 feature matrix, shape (N, D), and its D column names."""
         return np.hstack(self._blocks).astype(np.float32), list(self._names)
+
+
+def encode_columns(
+    columns: Mapping[str, Sequence[str]],
+    schema: Mapping[str, Sequence[str] | None],
+    *,
+    dataset: str,
+    dropped: Collection[str],
+    stats_rows: np.ndarray,
+) -> tuple[np.ndarray, list[str], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Encode raw string columns by a schema: numbers standardised, categories one-hot.
+
+    ``schema`` maps each column to its categories (``None`` for a number). Every column is
+    parsed (so sensitive attributes can be derived from it) but ``dropped`` ones are left out
+    of the features. Returns the features, their names, and the parsed numbers and codes.
+    """
+    builder = FeatureBuilder(stats_rows=stats_rows)
+    numbers: dict[str, np.ndarray] = {}
+    codes: dict[str, np.ndarray] = {}
+    for column, categories in schema.items():
+        if categories is None:
+            numbers[column] = numbers_of(columns[column], dataset=dataset, column=column)
+            if column not in dropped:
+                builder.numeric(column, numbers[column])
+        else:
+            codes[column] = codes_of(columns[column], categories, dataset=dataset, column=column)
+            if column not in dropped:
+                builder.categorical(column, codes[column], categories)
+    x, feature_names = builder.build()
+    return x, feature_names, numbers, codes

@@ -44,12 +44,11 @@ import numpy as np
 from trustlab.core.data._catalog import DATASETS
 from trustlab.core.data._tabular import (
     AGE_GROUP_LABELS,
-    FeatureBuilder,
     age_groups,
     check_sensitive,
     check_split,
     codes_of,
-    numbers_of,
+    encode_columns,
     read_vendored_text,
 )
 from trustlab.core.data.records import TabularDataset
@@ -249,19 +248,9 @@ def load_adult(
     dropped = set(ADULT_DROPPED)
     if not include_sensitive_in_features:
         dropped.update(_FEATURE_OF_SENSITIVE[name] for name in names)
-    builder = FeatureBuilder(stats_rows=np.arange(n_train))
-    numbers: dict[str, np.ndarray] = {}
-    codes: dict[str, np.ndarray] = {}
-    for column, categories in ADULT_SCHEMA.items():
-        if categories is None:
-            numbers[column] = numbers_of(columns[column], dataset="adult", column=column)
-            if column not in dropped:
-                builder.numeric(column, numbers[column])
-        else:
-            codes[column] = codes_of(columns[column], categories, dataset="adult", column=column)
-            if column not in dropped:
-                builder.categorical(column, codes[column], categories)
-    x, feature_names = builder.build()
+    x, feature_names, numbers, codes = encode_columns(
+        columns, ADULT_SCHEMA, dataset="adult", dropped=dropped, stats_rows=np.arange(n_train)
+    )
     y = codes_of(columns["income"], ADULT_LABELS, dataset="adult", column="income")
 
     groups = {

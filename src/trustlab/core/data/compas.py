@@ -51,12 +51,11 @@ from trustlab.core.data._catalog import DATASETS
 from trustlab.core.data._tabular import (
     AGE_GROUP_LABELS,
     SEX_LABELS,
-    FeatureBuilder,
     age_groups,
     check_sensitive,
     check_split,
     codes_of,
-    numbers_of,
+    encode_columns,
     read_vendored_text,
 )
 from trustlab.core.data.records import TabularDataset
@@ -156,19 +155,9 @@ def load_compas(
     if not include_sensitive_in_features:
         for name in names:
             dropped.update(_FEATURES_OF_SENSITIVE[name])
-    builder = FeatureBuilder(stats_rows=train)
-    numbers: dict[str, np.ndarray] = {}
-    codes: dict[str, np.ndarray] = {}
-    for column, categories in COMPAS_FEATURES.items():
-        if categories is None:
-            numbers[column] = numbers_of(columns[column], dataset="compas", column=column)
-            if column not in dropped:
-                builder.numeric(column, numbers[column])
-        else:
-            codes[column] = codes_of(columns[column], categories, dataset="compas", column=column)
-            if column not in dropped:
-                builder.categorical(column, codes[column], categories)
-    x, feature_names = builder.build()
+    x, feature_names, numbers, codes = encode_columns(
+        columns, COMPAS_FEATURES, dataset="compas", dropped=dropped, stats_rows=train
+    )
 
     groups = {
         "race": (codes["race"], list(COMPAS_FEATURES["race"] or ())),

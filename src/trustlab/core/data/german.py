@@ -43,12 +43,11 @@ from trustlab.core.data._catalog import DATASETS
 from trustlab.core.data._tabular import (
     AGE_GROUP_LABELS,
     SEX_LABELS,
-    FeatureBuilder,
     age_groups,
     check_sensitive,
     check_split,
     codes_of,
-    numbers_of,
+    encode_columns,
     read_vendored_text,
 )
 from trustlab.core.data.records import TabularDataset
@@ -159,19 +158,9 @@ def load_german(
     )
 
     dropped = set() if include_sensitive_in_features else {_FEATURE_OF_SENSITIVE[n] for n in names}
-    builder = FeatureBuilder(stats_rows=train)
-    numbers: dict[str, np.ndarray] = {}
-    codes: dict[str, np.ndarray] = {}
-    for column, categories in GERMAN_SCHEMA.items():
-        if categories is None:
-            numbers[column] = numbers_of(columns[column], dataset="german", column=column)
-            if column not in dropped:
-                builder.numeric(column, numbers[column])
-        else:
-            codes[column] = codes_of(columns[column], categories, dataset="german", column=column)
-            if column not in dropped:
-                builder.categorical(column, codes[column], categories)
-    x, feature_names = builder.build()
+    x, feature_names, numbers, codes = encode_columns(
+        columns, GERMAN_SCHEMA, dataset="german", dropped=dropped, stats_rows=train
+    )
 
     status = np.array(columns["personal_status_sex"])
     groups = {
