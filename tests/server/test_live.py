@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from helpers import install_task, oracle_csv, random_csv
 from sqlalchemy import select
 
@@ -192,3 +193,64 @@ def test_restart_in_the_middle_of_scoring_loses_nothing_and_scores_once(
         row = session.scalar(select(Submission).where(Submission.id == sub))
         assert row is not None and row.attempts == 2
     engine.dispose()
+
+
+def test_every_error_code_over_a_real_server(
+    live: Any, small_task_dir: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    past = "2020-01-01T00:00:00+00:00"
+    install_task(small_task_dir, data_dir, id="mia-closed", deadline=past)
+    server, key = live(cooldown={"accepted": 600, "failed": 600})
+    url, auth = server.url, {"X-API-Key": key}
+    good = random_csv(small_task_dir).encode()
+
+    def post(task: str, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
+        return httpx.post(
+            f"{url}/submit/{task}",
+            headers=auth if headers is None else headers,
+            files={"file": ("s.csv", body)},
+            timeout=60,
+        )
+
+    def detail(response: httpx.Response) -> str:
+        body = response.json()
+        assert set(body) == {"detail"} and isinstance(body["detail"], str), body
+        return str(body["detail"])
+
+    assert "X-API-Key" in detail(r := post("mia-small", good, headers={}))
+    assert r.status_code == 401
+    assert post("mia-small", good, headers={"X-API-Key": key + "x"}).status_code == 401
+    assert (r := post("no-such-task", good)).status_code == 404 and "tasks" in detail(r)
+    assert (r := post("mia-closed", good)).status_code == 403 and "deadline" in detail(r)
+    assert (r := post("mia-small", good + b"\n" * 300_000)).status_code == 413
+    assert "limit" in detail(r)
+    no_file = httpx.post(f"{url}/submit/mia-small", headers=auth, data={"x": "1"}, timeout=60)
+    assert no_file.status_code == 422 and "'file'" in detail(no_file)
+    bad = good.replace(b"\n1,", b"\n1,nan,", 1)
+    assert (r := post("mia-small", bad)).status_code == 400 and "Line" in detail(r)
+    assert (r := post("mia-small", b"")).status_code == 400 and "empty" in detail(r)
+
+    accepted = post("mia-small", good)
+    assert accepted.status_code == 202, accepted.text
+    assert (r := post("mia-small", good)).status_code == 429
+    assert 590 <= int(r.headers["Retry-After"]) <= 600 and "Cooldown" in detail(r)
+
+    sub = accepted.json()["submission_id"]
+    assert httpx.get(f"{url}/api/v1/submissions/{sub}", headers=auth).status_code == 200
+    assert httpx.get(f"{url}/api/v1/submissions/{sub}").status_code == 401
+    assert httpx.get(f"{url}/api/v1/submissions/nope", headers=auth).status_code == 404
+    closed = httpx.get(f"{url}/api/v1/tasks/mia-closed/leaderboard").json()
+    assert closed["final"] is True and closed["entries"] == []
+    page = httpx.get(f"{url}/leaderboard_page")
+    assert page.status_code == 200 and "mia-closed" in page.text
+
+    # Staff move the deadline: the running server follows without a restart.
+    spec_path = data_dir / "tasks" / "mia-closed" / "spec.yaml"
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["deadline"] = None
+    spec_path.write_text(yaml.safe_dump(spec))
+    deadline = time.monotonic() + 15
+    while (r := post("mia-closed", good)).status_code == 403:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert r.status_code == 202, r.text

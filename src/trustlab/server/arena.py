@@ -17,6 +17,8 @@ from trustlab.tasks import load_plugins
 
 log = logging.getLogger("trustlab.arena")
 
+REFRESH_SECONDS = 5.0
+
 
 class Arena:
     """Everything a request handler needs, created once per process."""
@@ -49,14 +51,27 @@ class Arena:
         self._last_refresh = time.monotonic()
         return tasks
 
+    def _maybe_refresh(self, *, missing: bool = False) -> None:
+        """Reload from disk (at most every 5 s) when a task is missing or a spec changed, so
+        that staff can build a task or move a deadline without restarting the server."""
+        if time.monotonic() - self._last_refresh < REFRESH_SECONDS:
+            return
+        if missing or self.catalog.changed_on_disk():
+            self.refresh_tasks()
+        else:
+            self._last_refresh = time.monotonic()
+
+    def tasks(self) -> list[ServedTask]:
+        self._maybe_refresh()
+        return self.catalog.all()
+
     def task(self, task_id: str) -> ServedTask:
-        """A task by id; looks on disk again (at most every 5 s) for tasks built since."""
+        """A task by id, as its folder on disk describes it now."""
+        self._maybe_refresh()
         try:
             return self.catalog.get(task_id)
         except ApiError:
-            if time.monotonic() - self._last_refresh < 5.0:
-                raise
-            self.refresh_tasks()
+            self._maybe_refresh(missing=True)
             return self.catalog.get(task_id)
 
     def close(self) -> None:

@@ -32,7 +32,7 @@ def leaderboard_page(
 ) -> HTMLResponse:
     """Every task's leaderboard (or one task's, with ``?task_id=``) as an HTML page."""
     now = utcnow()
-    tasks = [arena.task(task_id)] if task_id else arena.catalog.all()
+    tasks = [arena.task(task_id)] if task_id else arena.tasks()
     boards = [(t, leaderboard(session, task=t, now=now)) for t in tasks]
     html = _ENV.from_string(_template("leaderboard.html")).render(boards=boards, now=now)
     return HTMLResponse(html)

@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 @router.get("", response_model=list[TaskSummary])
 def list_tasks(arena: ArenaDep) -> list[TaskSummary]:
     """Every task, with its kind, deadline, metric and submission rules."""
-    return [t.summary() for t in arena.catalog.all()]
+    return [t.summary() for t in arena.tasks()]
 
 
 @router.get("/{task_id}", response_model=TaskDetail)

@@ -101,6 +101,7 @@ class TaskCatalog:
     def __init__(self, tasks_dir: Path) -> None:
         self.tasks_dir = tasks_dir
         self._tasks: dict[str, ServedTask] = {}
+        self._stamps: dict[str, float] = {}
 
     def refresh(self, session: Session) -> list[ServedTask]:
         """Reload built tasks from disk and upsert their rows."""
@@ -127,7 +128,23 @@ class TaskCatalog:
                 for key, value in values.items():
                     setattr(row, key, value)
         self._tasks = found
+        self._stamps = self._read_stamps()
         return list(found.values())
+
+    def _read_stamps(self) -> dict[str, float]:
+        if not self.tasks_dir.is_dir():
+            return {}
+        stamps = {}
+        for spec in self.tasks_dir.glob("*/spec.yaml"):
+            try:
+                stamps[spec.parent.name] = spec.stat().st_mtime
+            except OSError:
+                continue
+        return stamps
+
+    def changed_on_disk(self) -> bool:
+        """Whether a task folder appeared, went away or had its spec edited since loading."""
+        return self._read_stamps() != self._stamps
 
     def all(self) -> list[ServedTask]:
         return [self._tasks[k] for k in sorted(self._tasks)]
