@@ -124,11 +124,36 @@ def worker(
     idle_exit: Annotated[
         bool, typer.Option("--idle-exit", help="Stop when the queue is empty.")
     ] = False,
+    celery: Annotated[
+        bool,
+        typer.Option(
+            "--celery",
+            help="Take jobs from the Celery broker (TRUSTLAB_BROKER_URL), not by polling.",
+        ),
+    ] = False,
 ) -> None:
     """Score queued submissions (run several, here or on other machines)."""
     from trustlab.server.worker import Worker
 
     _logging()
-    w = Worker(settings_from(data_dir, database_url))
+    settings = settings_from(data_dir, database_url)
+    if celery:
+        from trustlab.server.dispatch import make_celery
+
+        app = make_celery(settings)
+        app.worker_main(
+            [
+                "worker",
+                "--pool=solo",
+                "--concurrency=1",
+                "--loglevel=INFO",
+                "-Q",
+                settings.celery_queue,
+                "--without-gossip",
+                "--without-mingle",
+            ]
+        )
+        return
+    w = Worker(settings)
     w.install_signal_handlers()
     w.run(max_jobs=max_jobs, idle_exit=idle_exit)

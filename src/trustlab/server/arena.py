@@ -9,7 +9,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from trustlab.server import storage
 from trustlab.server.db import make_engine, make_sessionmaker, upgrade, write_session
+from trustlab.server.dispatch import Publisher
 from trustlab.server.errors import ApiError
+from trustlab.server.services.queue import mark_dispatched
 from trustlab.server.services.submissions import Context
 from trustlab.server.services.tasks import ServedTask, TaskCatalog
 from trustlab.server.settings import Settings
@@ -29,6 +31,12 @@ class Arena:
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         self.catalog = TaskCatalog(settings.tasks_dir)
         self._last_refresh = 0.0
+        self.publisher = Publisher(settings) if settings.dispatch == "celery" else None
+
+    def dispatch(self, submission_id: str) -> None:
+        """Tell the broker about an accepted submission (polling workers need no telling)."""
+        if self.publisher is not None and self.publisher.publish(submission_id):
+            mark_dispatched(self.sessions, submission_id)
 
     @property
     def context(self) -> Context:

@@ -32,6 +32,9 @@ class WorkerPool:
         env["TRUSTLAB_DATA_DIR"] = str(self.settings.data_dir.resolve())
         env["TRUSTLAB_DATABASE_URL"] = self.settings.db_url
         env["TRUSTLAB_PLUGINS"] = ",".join(self.settings.plugins)
+        env["TRUSTLAB_DISPATCH"] = self.settings.dispatch
+        env["TRUSTLAB_BROKER_URL"] = self.settings.broker_url
+        env["TRUSTLAB_CELERY_QUEUE"] = self.settings.celery_queue
         return env
 
     def _spawn(self) -> subprocess.Popen[bytes]:

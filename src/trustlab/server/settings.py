@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     job_wall_seconds: float = Field(default=1200.0, gt=0)
     intake_wall_seconds: float = Field(default=60.0, gt=0)
     plugins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    dispatch: Literal["database", "celery"] = "database"
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    celery_queue: str = "trustlab"
+    redispatch_seconds: float = Field(default=300.0, gt=0)
 
     @field_validator("plugins", mode="before")
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, BackgroundTasks, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -40,7 +40,7 @@ def _body_length(request: Request) -> int:
 
 @router.post("/submit/{task_id}", status_code=202, response_model=SubmissionAccepted)
 async def submit(
-    task_id: str, request: Request, arena: ArenaDep, team: TeamDep
+    task_id: str, request: Request, arena: ArenaDep, team: TeamDep, background: BackgroundTasks
 ) -> SubmissionAccepted:
     """Submit a file to a task. Validated at once; scored later by a worker."""
     task = arena.task(task_id)
@@ -92,4 +92,7 @@ async def submit(
         await form.close()
         if incoming is not None:
             incoming.path.unlink(missing_ok=True)
+    # After the reply: the submission is stored, and a slow or absent broker must not hold up
+    # the answer (the redispatcher republishes what this misses).
+    background.add_task(arena.dispatch, row.id)
     return SubmissionAccepted(submission_id=row.id, status=SubmissionStatus.QUEUED)

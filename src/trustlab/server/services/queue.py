@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
@@ -48,52 +48,140 @@ class LostClaim(Exception):
     """The job was taken over by another worker (our lease expired)."""
 
 
+def _runnable(now: datetime) -> Any:
+    return or_(
+        Submission.status == QUEUED,
+        and_(Submission.status == RUNNING, Submission.lease_expires_at < now),
+    )
+
+
+def _take(
+    session: Session, row: Submission, *, worker: str, lease_seconds: float, max_attempts: int
+) -> Claim | None:
+    """Claim a locked runnable row; None (and the row failed) once it ran out of attempts."""
+    now = utcnow()
+    if row.attempts >= max_attempts:
+        row.status = FAILED
+        row.error = MSG_GAVE_UP.format(
+            attempts=row.attempts, error=row.error or "the worker stopped"
+        )
+        row.claim_token = None
+        row.finished_at = now
+        return None
+    task = session.get(Task, row.task_id)
+    assert task is not None
+    token = uuid.uuid4().hex
+    row.status = RUNNING
+    row.claim_token = token
+    row.attempts += 1
+    row.worker = worker
+    row.started_at = now
+    row.lease_expires_at = now + timedelta(seconds=lease_seconds)
+    return Claim(
+        submission_id=row.id,
+        token=token,
+        task_id=row.task_id,
+        task_path=task.path,
+        file=row.path,
+        fields=dict(row.fields or {}),
+        attempt=row.attempts,
+    )
+
+
 def claim_next(
     sessions: sessionmaker[Session], *, worker: str, lease_seconds: float, max_attempts: int
 ) -> Claim | None:
     """Claim the oldest runnable submission, or return None when there is none."""
     while True:
         with write_session(sessions) as session:
-            now = utcnow()
-            runnable = or_(
-                Submission.status == QUEUED,
-                and_(Submission.status == RUNNING, Submission.lease_expires_at < now),
-            )
             row = session.scalar(
                 select(Submission)
-                .where(runnable)
+                .where(_runnable(utcnow()))
                 .order_by(Submission.created_at, Submission.id)
                 .limit(1)
                 .with_for_update(skip_locked=True)
             )
             if row is None:
                 return None
-            if row.attempts >= max_attempts:
-                row.status = FAILED
-                row.error = MSG_GAVE_UP.format(
-                    attempts=row.attempts, error=row.error or "the worker stopped"
-                )
-                row.claim_token = None
-                row.finished_at = now
-                continue
-            task = session.get(Task, row.task_id)
-            assert task is not None
-            token = uuid.uuid4().hex
-            row.status = RUNNING
-            row.claim_token = token
-            row.attempts += 1
-            row.worker = worker
-            row.started_at = now
-            row.lease_expires_at = now + timedelta(seconds=lease_seconds)
-            return Claim(
-                submission_id=row.id,
-                token=token,
-                task_id=row.task_id,
-                task_path=task.path,
-                file=row.path,
-                fields=dict(row.fields or {}),
-                attempt=row.attempts,
+            claim = _take(
+                session, row, worker=worker, lease_seconds=lease_seconds, max_attempts=max_attempts
             )
+            if claim is not None:
+                return claim
+
+
+def claim(
+    sessions: sessionmaker[Session],
+    *,
+    submission_id: str,
+    worker: str,
+    lease_seconds: float,
+    max_attempts: int,
+) -> Claim | None:
+    """Claim one given submission if it is runnable (a broker message names it); else None.
+
+    A duplicate message, or one for a job another worker holds or has finished, claims
+    nothing: the database, not the broker, decides who scores what.
+    """
+    with write_session(sessions) as session:
+        row = session.scalar(
+            select(Submission)
+            .where(Submission.id == submission_id)
+            .where(_runnable(utcnow()))
+            .with_for_update()
+        )
+        if row is None:
+            return None
+        return _take(
+            session, row, worker=worker, lease_seconds=lease_seconds, max_attempts=max_attempts
+        )
+
+
+def due_for_dispatch(
+    sessions: sessionmaker[Session], *, redispatch_seconds: float, limit: int = 500
+) -> list[str]:
+    """Submissions a broker should be told about (again), marked as dispatched now.
+
+    That is queued ones never handed over (the broker was down) or handed over more than
+    ``redispatch_seconds`` ago without being claimed, and running ones whose lease ran out
+    (their worker died).
+    """
+    with write_session(sessions) as session:
+        now = utcnow()
+        stale = now - timedelta(seconds=redispatch_seconds)
+        due = or_(
+            and_(
+                Submission.status == QUEUED,
+                or_(Submission.dispatched_at.is_(None), Submission.dispatched_at < stale),
+            ),
+            and_(
+                Submission.status == RUNNING,
+                Submission.lease_expires_at < now,
+                or_(
+                    Submission.dispatched_at.is_(None),
+                    Submission.dispatched_at < Submission.lease_expires_at,
+                ),
+            ),
+        )
+        rows = list(
+            session.scalars(
+                select(Submission)
+                .where(due)
+                .order_by(Submission.created_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        for row in rows:
+            row.dispatched_at = now
+        return [row.id for row in rows]
+
+
+def mark_dispatched(sessions: sessionmaker[Session], submission_id: str) -> None:
+    with write_session(sessions) as session:
+        session.execute(
+            update(Submission).where(Submission.id == submission_id).values(dispatched_at=utcnow())
+        )
 
 
 def _owned(claim: Claim) -> Any:

@@ -1,0 +1,122 @@
+"""Handing submissions to Celery workers, for arenas that outgrow one machine.
+
+With ``TRUSTLAB_DISPATCH=celery`` the server publishes each accepted submission's id to a
+broker (Redis or RabbitMQ, ``TRUSTLAB_BROKER_URL``) as a JSON message, and ``trustlab worker
+--celery`` processes consume them one at a time with late acknowledgement. A message only says
+"look at this submission": the worker claims it in the database exactly as the polling workers
+do, so a duplicate or stale message scores nothing twice. A redispatcher in ``trustlab serve``
+republishes submissions a broker lost or whose worker died.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from functools import cache
+from typing import Any
+
+from trustlab.server.services import queue
+from trustlab.server.settings import Settings
+
+log = logging.getLogger("trustlab.dispatch")
+
+TASK_NAME = "trustlab.score"
+
+
+def make_celery(settings: Settings) -> Any:
+    """The Celery app: JSON only, late acknowledgement, one job per worker process at a time."""
+    from celery import Celery
+
+    app = Celery("trustlab", broker=settings.broker_url, set_as_current=False)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue=settings.celery_queue,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        broker_transport_options={"socket_connect_timeout": 2, "max_retries": 1},
+    )
+
+    @app.task(name=TASK_NAME)
+    def score(submission_id: str) -> None:
+        run_one(settings, submission_id)
+
+    return app
+
+
+@cache
+def _worker(settings_json: str) -> Any:
+    from trustlab.server.worker import Worker
+
+    worker = Worker(Settings.model_validate_json(settings_json))
+    worker.arena.start()
+    return worker
+
+
+def run_one(settings: Settings, submission_id: str) -> bool:
+    """Claim and score one submission a message named; False if it was not runnable."""
+    worker = _worker(settings.model_dump_json())
+    claim = queue.claim(
+        worker.arena.sessions,
+        submission_id=submission_id,
+        worker=worker.name,
+        lease_seconds=settings.lease_seconds,
+        max_attempts=settings.max_attempts,
+    )
+    if claim is None:
+        return False
+    worker.process(claim)
+    return True
+
+
+class Publisher:
+    """Publishes submission ids to the broker; a failure is logged, never raised, because the
+    submission is already stored and the redispatcher will publish it later."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._app: Any = None
+        self._lock = threading.Lock()
+
+    def _celery(self) -> Any:
+        with self._lock:
+            if self._app is None:
+                self._app = make_celery(self.settings)
+            return self._app
+
+    def publish(self, submission_id: str) -> bool:
+        try:
+            self._celery().send_task(
+                TASK_NAME, args=[submission_id], queue=self.settings.celery_queue, retry=False
+            )
+        except Exception as exc:  # the broker is down or unreachable
+            log.warning("could not hand %s to the broker (%s); will retry", submission_id, exc)
+            return False
+        return True
+
+
+def redispatch_once(settings: Settings, sessions: Any, publisher: Publisher) -> int:
+    """Publish every submission due for (re)dispatch; returns how many were published."""
+    ids = queue.due_for_dispatch(sessions, redispatch_seconds=settings.redispatch_seconds)
+    return sum(publisher.publish(i) for i in ids)
+
+
+class Redispatcher(threading.Thread):
+    """Background thread of ``trustlab serve`` that republishes lost or orphaned jobs."""
+
+    def __init__(self, settings: Settings, sessions: Any, publisher: Publisher) -> None:
+        super().__init__(daemon=True, name="trustlab-redispatcher")
+        self.settings, self.sessions, self.publisher = settings, sessions, publisher
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        interval = max(1.0, self.settings.lease_seconds / 2)
+        while not self.stopped.wait(interval):
+            try:
+                redispatch_once(self.settings, self.sessions, self.publisher)
+            except Exception:
+                log.exception("redispatch failed; retrying")

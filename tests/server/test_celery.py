@@ -1,0 +1,158 @@
+"""Celery dispatch over Redis: jobs flow through the broker, survive a killed worker, and are
+never scored twice. Runs where TRUSTLAB_TEST_REDIS_URL names a Redis server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import ArenaHarness, install_task, oracle_csv, start_harness
+
+from trustlab.server.dispatch import Publisher, redispatch_once
+from trustlab.server.settings import Settings
+
+REDIS_URL = os.environ.get("TRUSTLAB_TEST_REDIS_URL")
+SUPPORT = Path(__file__).parents[1] / "support"
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not REDIS_URL, reason="TRUSTLAB_TEST_REDIS_URL is not set"),
+]
+
+
+@pytest.fixture
+def celery_settings(make_settings: Callable[..., Settings]) -> Iterator[Settings]:
+    queue = f"trustlab-test-{uuid.uuid4().hex[:8]}"
+    yield make_settings(
+        dispatch="celery", broker_url=REDIS_URL, celery_queue=queue, lease_seconds=3.0
+    )
+    import redis
+
+    redis.Redis.from_url(str(REDIS_URL)).delete(queue)
+
+
+class CeleryWorker:
+    def __init__(self, settings: Settings, log: Path, score_log: Path) -> None:
+        self.env = {
+            **os.environ,
+            "TRUSTLAB_DATA_DIR": str(settings.data_dir),
+            "TRUSTLAB_DATABASE_URL": settings.db_url,
+            "TRUSTLAB_DISPATCH": "celery",
+            "TRUSTLAB_BROKER_URL": settings.broker_url,
+            "TRUSTLAB_CELERY_QUEUE": settings.celery_queue,
+            "TRUSTLAB_LEASE_SECONDS": str(settings.lease_seconds),
+            "TRUSTLAB_PLUGINS": "slow_kind",
+            "TRUSTLAB_TEST_SCORE_LOG": str(score_log),
+            "PYTHONPATH": os.pathsep.join([str(SUPPORT), os.environ.get("PYTHONPATH", "")]),
+        }
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "trustlab", "worker", "--celery"],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def celery_arena(
+    celery_settings: Settings,
+    small_task_dir: Path,
+    slow_task_dir: Path,
+    tmp_path: Path,
+) -> Iterator[tuple[ArenaHarness, CeleryWorker, Path]]:
+    install_task(small_task_dir, celery_settings.data_dir)
+    install_task(slow_task_dir, celery_settings.data_dir)
+    harness = start_harness(celery_settings)()
+    score_log = tmp_path / "scored.log"
+    worker = CeleryWorker(celery_settings, tmp_path / "celery.log", score_log)
+    yield harness, worker, score_log
+    worker.stop()
+    harness.client.__exit__(None, None, None)
+
+
+def _wait(harness: ArenaHarness, sub: str, status: str, timeout: float = 60.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        info = harness.client.get(f"/api/v1/submissions/{sub}", headers=harness.headers()).json()
+        if info["status"] == status:
+            return dict(info)
+        assert time.monotonic() < deadline, info
+        time.sleep(0.2)
+
+
+def test_submissions_flow_through_the_broker(
+    celery_arena: tuple[ArenaHarness, CeleryWorker, Path], small_task_dir: Path
+) -> None:
+    harness, worker, _ = celery_arena
+    worker.start()
+    response = harness.submit("mia-small", oracle_csv(small_task_dir))
+    assert response.status_code == 202
+    info = _wait(harness, response.json()["submission_id"], "scored")
+    assert info["public_score"] == 1.0
+
+
+def test_a_killed_celery_worker_loses_nothing_and_scores_once(
+    celery_arena: tuple[ArenaHarness, CeleryWorker, Path], small_task_dir: Path
+) -> None:
+    harness, worker, score_log = celery_arena
+    worker.start()
+    sub = harness.submit("mia-slow", oracle_csv(small_task_dir)).json()["submission_id"]
+    _wait(harness, sub, "running")
+    worker.kill()
+    assert not score_log.exists()
+
+    worker.start()
+    settings = harness.settings
+    publisher = Publisher(settings)
+    deadline = time.monotonic() + 30
+    while redispatch_once(settings, harness.arena.sessions, publisher) == 0:
+        assert time.monotonic() < deadline, "the orphaned job was never redispatched"
+        time.sleep(0.5)
+    info = _wait(harness, sub, "scored", timeout=90)
+    assert info["public_score"] == 1.0
+    assert score_log.read_text().split() == [sub]
+
+
+def test_an_unreachable_broker_does_not_lose_a_submission(
+    make_settings: Callable[..., Settings], small_task_dir: Path
+) -> None:
+    settings = make_settings(dispatch="celery", broker_url="redis://127.0.0.1:1/0")
+    install_task(small_task_dir, settings.data_dir)
+    harness = start_harness(settings)()
+    try:
+        response = harness.submit("mia-small", oracle_csv(small_task_dir))
+        assert response.status_code == 202
+        sub = response.json()["submission_id"]
+        assert harness.count_rows() == 1
+        from trustlab.server.services import queue
+
+        assert queue.due_for_dispatch(harness.arena.sessions, redispatch_seconds=300) == [sub]
+        assert queue.due_for_dispatch(harness.arena.sessions, redispatch_seconds=300) == []
+    finally:
+        harness.client.__exit__(None, None, None)
