@@ -1,5 +1,6 @@
-"""Celery dispatch over Redis: jobs flow through the broker, survive a killed worker, and are
-never scored twice. Runs where TRUSTLAB_TEST_REDIS_URL names a Redis server."""
+"""Celery dispatch: jobs flow through the broker, survive a killed worker, and are never scored
+twice. Runs where TRUSTLAB_TEST_REDIS_URL (and TRUSTLAB_TEST_AMQP_URL, for RabbitMQ) name a
+broker."""
 
 from __future__ import annotations
 
@@ -19,23 +20,32 @@ from helpers import ArenaHarness, install_task, oracle_csv, start_harness
 from trustlab.server.dispatch import Publisher, redispatch_once
 from trustlab.server.settings import Settings
 
-REDIS_URL = os.environ.get("TRUSTLAB_TEST_REDIS_URL")
+BROKERS = {
+    "redis": os.environ.get("TRUSTLAB_TEST_REDIS_URL"),
+    "amqp": os.environ.get("TRUSTLAB_TEST_AMQP_URL"),
+}
 SUPPORT = Path(__file__).parents[1] / "support"
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not REDIS_URL, reason="TRUSTLAB_TEST_REDIS_URL is not set"),
-]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(params=["redis"])
+def broker_url(request: pytest.FixtureRequest) -> str:
+    url = BROKERS[request.param]
+    if not url:
+        pytest.skip(f"TRUSTLAB_TEST_{request.param.upper()}_URL is not set")
+    return url
 
 
 @pytest.fixture
-def celery_settings(make_settings: Callable[..., Settings]) -> Iterator[Settings]:
+def celery_settings(make_settings: Callable[..., Settings], broker_url: str) -> Iterator[Settings]:
     queue = f"trustlab-test-{uuid.uuid4().hex[:8]}"
     yield make_settings(
-        dispatch="celery", broker_url=REDIS_URL, celery_queue=queue, lease_seconds=3.0
+        dispatch="celery", broker_url=broker_url, celery_queue=queue, lease_seconds=3.0
     )
-    import redis
+    from kombu import Connection
 
-    redis.Redis.from_url(str(REDIS_URL)).delete(queue)
+    with Connection(broker_url) as connection:
+        connection.default_channel.queue_delete(queue)
 
 
 class CeleryWorker:
@@ -106,6 +116,7 @@ def _wait(harness: ArenaHarness, sub: str, status: str, timeout: float = 60.0) -
         time.sleep(0.2)
 
 
+@pytest.mark.parametrize("broker_url", ["redis", "amqp"], indirect=True)
 def test_submissions_flow_through_the_broker(
     celery_arena: tuple[ArenaHarness, CeleryWorker, Path], small_task_dir: Path
 ) -> None:
@@ -139,6 +150,7 @@ def test_a_killed_celery_worker_loses_nothing_and_scores_once(
     assert score_log.read_text().split() == [sub]
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_an_unreachable_broker_does_not_lose_a_submission(
     make_settings: Callable[..., Settings], small_task_dir: Path
 ) -> None:
