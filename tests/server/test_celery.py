@@ -5,9 +5,6 @@ broker."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import ArenaHarness, install_task, oracle_csv, start_harness
+from helpers import ArenaHarness, ProcessGroup, install_task, oracle_csv, start_harness
 
 from trustlab.server.dispatch import Publisher, redispatch_once
 from trustlab.server.settings import Settings
@@ -48,9 +45,9 @@ def celery_settings(make_settings: Callable[..., Settings], broker_url: str) -> 
         connection.default_channel.queue_delete(queue)
 
 
-class CeleryWorker:
+class CeleryWorker(ProcessGroup):
     def __init__(self, settings: Settings, log: Path, score_log: Path) -> None:
-        self.env = {
+        env = {
             **os.environ,
             "TRUSTLAB_DATA_DIR": str(settings.data_dir),
             "TRUSTLAB_DATABASE_URL": settings.db_url,
@@ -62,31 +59,7 @@ class CeleryWorker:
             "TRUSTLAB_TEST_SCORE_LOG": str(score_log),
             "PYTHONPATH": os.pathsep.join([str(SUPPORT), os.environ.get("PYTHONPATH", "")]),
         }
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "trustlab", "worker", "--celery"],
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
+        super().__init__(["worker", "--celery"], env=env, log=log)
 
 
 @pytest.fixture

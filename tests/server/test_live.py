@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from helpers import install_task, oracle_csv, random_csv
+from helpers import ProcessGroup, install_task, oracle_csv, random_csv
 from sqlalchemy import select
 
 from trustlab.client import ArenaClient, ArenaError
@@ -35,13 +32,11 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class LiveServer:
+class LiveServer(ProcessGroup):
     def __init__(self, data_dir: Path, database_url: str, env: dict[str, str]) -> None:
-        self.data_dir = data_dir
-        self.database_url = database_url
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
+        full_env = {
             **os.environ,
             "TRUSTLAB_DATA_DIR": str(data_dir),
             "TRUSTLAB_DATABASE_URL": database_url,
@@ -52,18 +47,11 @@ class LiveServer:
             "PYTHONPATH": os.pathsep.join([str(SUPPORT), os.environ.get("PYTHONPATH", "")]),
             **env,
         }
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = data_dir.parent / "server.log"
+        super().__init__(["serve"], env=full_env, log=data_dir.parent / "server.log")
 
     def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "trustlab", "serve"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        super().start()
+        assert self.proc is not None
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -73,28 +61,6 @@ class LiveServer:
                 time.sleep(0.2)
             assert self.proc.poll() is None, self.log.read_text()
         raise AssertionError("server did not start:\n" + self.log.read_text())
-
-    def kill(self) -> None:
-        """SIGKILL the server, its workers and their children: a crash, not a shutdown."""
-        assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        # Wait for every process of the group to be gone.
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(self.proc.pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
 
 
 @pytest.fixture
