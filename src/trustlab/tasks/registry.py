@@ -45,6 +45,9 @@ def load_plugins(modules: Iterable[str]) -> None:
             raise ConfigurationError(MSG_PLUGIN.format(module=module, error=exc)) from None
 
 
+# The modules of the built-in kinds, imported on first use of the registry.
+BUILTIN_MODULES: tuple[str, ...] = ("trustlab.tasks.membership",)
+
 _BUILTIN_LOADED = False
 
 
@@ -52,4 +55,5 @@ def _load_builtin() -> None:
     global _BUILTIN_LOADED
     if not _BUILTIN_LOADED:
         _BUILTIN_LOADED = True
-        importlib.import_module("trustlab.tasks.membership")
+        for module in BUILTIN_MODULES:
+            importlib.import_module(module)
