@@ -6,12 +6,12 @@ import json
 import os
 import pickle
 import re
-import shlex
 import struct
 from pathlib import Path
 
 import pytest
 import torch
+from hostile import Exploit
 from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
@@ -29,16 +29,6 @@ from trustlab.core.weights import (
     read_state_dict,
     save_model,
 )
-
-
-class Exploit:
-    """Unpickling this runs a shell command that creates a marker file."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[object, tuple[str]]:
-        return (os.system, (f"touch {shlex.quote(str(self.marker))}",))
 
 
 @pytest.fixture

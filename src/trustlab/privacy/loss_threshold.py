@@ -10,11 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trustlab.core.errors import ConfigurationError
-from trustlab.core.metrics.roc import as_binary_labels, roc_curve
-from trustlab.core.typing import ArrayLike, FloatArray
-from trustlab.privacy.base import (
-    MembershipInferenceAttack,
+from trustlab.core.checks import (
     as_input_tensor,
     as_label_tensor,
     check_batch_size,
@@ -23,6 +19,10 @@ from trustlab.privacy.base import (
     check_same_length,
     compute_logits,
 )
+from trustlab.core.errors import ConfigurationError
+from trustlab.core.metrics.roc import as_binary_labels, roc_curve
+from trustlab.core.typing import ArrayLike, FloatArray
+from trustlab.privacy.base import MembershipInferenceAttack
 
 MSG_THRESHOLD = (
     "The 'threshold' parameter of LossThresholdAttack must be a number (a loss value) or None. "
