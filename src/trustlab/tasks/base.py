@@ -150,6 +150,14 @@ class TaskKind(ABC):
         """The form fields for this spec (a kind may fill ``choices`` from its params)."""
         return self.form_fields
 
+    def rules_text(self, spec: TaskSpec) -> str:
+        """How this spec scores a submission, in words, shown after the task's description.
+
+        Empty by default; a kind whose params set the scoring rule (a bound, a penalty) says
+        it here so that teams read the rule the server applies.
+        """
+        return ""
+
     @abstractmethod
     def build(self, spec: TaskSpec, *, paths: TaskPaths, progress: ProgressFn) -> None:
         """Write the task's public artefacts and hidden answers under ``paths``.

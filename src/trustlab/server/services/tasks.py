@@ -77,11 +77,17 @@ class ServedTask:
             ),
         }
 
+    def description(self) -> str:
+        """The spec's description, followed by the kind's scoring rule in words, if any."""
+        spec = self.built.spec
+        parts = (spec.description.strip(), self.built.kind.rules_text(spec).strip())
+        return "\n\n".join(part for part in parts if part)
+
     def detail(self) -> TaskDetail:
         manifest = read_manifest(self.built.paths)
         return TaskDetail(
             **self._summary_fields(),
-            description=self.built.spec.description,
+            description=self.description(),
             metrics=self.built.kind.metric_names(self.built.spec),
             artifacts=[Artifact(**a) for a in manifest["artifacts"]],
         )
