@@ -1,0 +1,52 @@
+"""Model extraction: oracles around a victim, defences, stealing attacks and fidelity metrics.
+
+An :class:`Oracle` answers queries to a victim (:class:`LocalOracle` for a model in this
+process, :class:`RemoteOracle` for an arena task) under a budget, optionally through the
+defences of :mod:`trustlab.extraction.defences`. Attacks (:class:`KnockoffNets`,
+:class:`JacobianAugmentation`, :class:`ActiveThief`, :class:`Distillation`) spend that budget
+to train a copy, and :mod:`trustlab.extraction.metrics` measures how faithful the copy is.
+"""
+
+from trustlab.extraction.active_thief import ActiveThief
+from trustlab.extraction.base import ExtractionAttack, ExtractionResult, HistoryPoint
+from trustlab.extraction.distillation import Distillation
+from trustlab.extraction.errors import BudgetExhaustedError
+from trustlab.extraction.jacobian import JacobianAugmentation
+from trustlab.extraction.knockoff import KnockoffNets
+from trustlab.extraction.metrics import (
+    embedding_l2,
+    kl_divergence,
+    l1_distance,
+    label_agreement,
+    transfer_rate,
+)
+from trustlab.extraction.oracle import (
+    LocalOracle,
+    Oracle,
+    QueryAnswer,
+    QueryClient,
+    QueryRecord,
+    RemoteOracle,
+)
+
+__all__ = [
+    "ActiveThief",
+    "BudgetExhaustedError",
+    "Distillation",
+    "ExtractionAttack",
+    "ExtractionResult",
+    "HistoryPoint",
+    "JacobianAugmentation",
+    "KnockoffNets",
+    "LocalOracle",
+    "Oracle",
+    "QueryAnswer",
+    "QueryClient",
+    "QueryRecord",
+    "RemoteOracle",
+    "embedding_l2",
+    "kl_divergence",
+    "l1_distance",
+    "label_agreement",
+    "transfer_rate",
+]
