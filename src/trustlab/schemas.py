@@ -93,3 +93,36 @@ class Leaderboard(BaseModel):
     deadline: datetime | None
     final: bool
     entries: list[LeaderboardEntry]
+
+
+class QueryAnswer(BaseModel):
+    """The JSON answer of ``POST /api/v1/tasks/{task_id}/query``."""
+
+    task_id: str
+    output: str
+    n: int
+    outputs: list[Any]
+    queries_used: int
+    queries_remaining: int
+
+
+class RateLimitInfo(BaseModel):
+    requests: int | None = None
+    queries: int | None = None
+    window: float
+
+
+class QueryStatus(BaseModel):
+    """``GET /api/v1/tasks/{task_id}/query``: the query format and the team's budget."""
+
+    task_id: str
+    input_shape: list[int]
+    input_dtype: str
+    input_range: list[float] | None
+    output: str
+    output_dim: int
+    max_batch: int
+    rate_limit: RateLimitInfo
+    query_budget: int
+    queries_used: int
+    queries_remaining: int

@@ -15,7 +15,7 @@ from trustlab import __version__
 from trustlab.core.errors import TrustlabError
 from trustlab.server.arena import Arena
 from trustlab.server.errors import ApiError
-from trustlab.server.routers import pages, submissions, submit, tasks
+from trustlab.server.routers import pages, query, submissions, submit, tasks
 from trustlab.server.settings import Settings
 
 log = logging.getLogger("trustlab.server")
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(submit.router)
     app.include_router(tasks.router)
+    app.include_router(query.router)
     app.include_router(submissions.router)
     app.include_router(pages.router)
 

@@ -1,11 +1,21 @@
-"""The arena's tables: teams, tasks and submissions."""
+"""The arena's tables: teams, tasks, submissions and query accounts."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -92,3 +102,29 @@ class Submission(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class QueryAccount(Base):
+    """A team's use of one task's query endpoint: budget spent, rate window, detector state.
+
+    One row per (task, team), created on the first query. ``used`` counts answered rows;
+    ``window_*`` count requests and rows in the current fixed rate-limit window;
+    ``detector_state`` holds the extraction detector's JSON state for the team, so it survives
+    a restart; ``flagged_at`` and ``flag_reason`` record a detector's flag for the staff.
+    """
+
+    __tablename__ = "query_accounts"
+    __table_args__ = (UniqueConstraint("task_id", "team_id", name="uq_query_accounts_task_team"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id"))
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
+    used: Mapped[int] = mapped_column(Integer, default=0)
+    requests: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    window_requests: Mapped[int] = mapped_column(Integer, default=0)
+    window_queries: Mapped[int] = mapped_column(Integer, default=0)
+    detector_state: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    flag_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

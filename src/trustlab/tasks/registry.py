@@ -46,7 +46,12 @@ def load_plugins(modules: Iterable[str]) -> None:
 
 
 # The modules of the built-in kinds, imported on first use of the registry.
-BUILTIN_MODULES: tuple[str, ...] = ("trustlab.tasks.membership",)
+BUILTIN_MODULES: tuple[str, ...] = (
+    "trustlab.tasks.membership",
+    "trustlab.tasks.fairness",
+    "trustlab.tasks.extraction",
+    "trustlab.tasks.robustness",
+)
 
 _BUILTIN_LOADED = False
 
