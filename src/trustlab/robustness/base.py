@@ -61,6 +61,9 @@ MSG_TARGETS_NEEDED = (
 MSG_TARGETS_UNUSED = (
     "{owner} is untargeted; it does not take 'targets'. Use a targeted attack instead."
 )
+MSG_NEGATIVE_INDEX = (
+    "indices must hold example positions >= 0 (they key each example's random draws); got {value}."
+)
 MSG_CONTRACT = (
     "{owner} returned an invalid adversarial example {index}: {problem}. This is a bug in the "
     "attack; please report it with the attack's parameters."
@@ -487,6 +490,7 @@ class Attack(abc.ABC):
         targets: ArrayLike | None = None,
         batch_size: int = 256,
         progress: ProgressFn | None = None,
+        indices: ArrayLike | None = None,
     ) -> AttackResult:
         """Attack every example of ``x`` and return the re-checked result.
 
@@ -505,6 +509,11 @@ class Attack(abc.ABC):
             Examples attacked together. Results do not depend on it.
         progress : callable, optional
             Called as ``progress(done, total)`` after each batch.
+        indices : torch.Tensor or ndarray of int, shape (n,), optional
+            The examples' identities that key their random draws (default: their positions
+            ``0 .. n-1``). An evaluation that attacks a subset of a larger set passes the
+            subset's positions in the larger set, so every example draws the same random
+            numbers whichever subset or batch it is attacked in.
         """
         owner = type(self).__name__
         batch_size = check_batch_size(batch_size, owner=owner)
@@ -524,6 +533,7 @@ class Attack(abc.ABC):
         elif targets is not None:
             raise ConfigurationError(MSG_TARGETS_UNUSED.format(owner=owner))
         self._check_range(x_t)
+        keys = _example_keys(indices, n=int(x_t.shape[0]))
 
         device, dtype = model_device_and_dtype(model)
         x_t = x_t.to(dtype)
@@ -540,7 +550,7 @@ class Attack(abc.ABC):
             n = x_t.shape[0]
             for start in range(0, n, batch_size):
                 stop = min(start + batch_size, n)
-                indices = torch.arange(start, stop)
+                batch_keys = keys[start:stop]
                 xb = x_t[start:stop].to(device)
                 yb = y_t[start:stop].to(device)
                 tb = None if t_t is None else t_t[start:stop].to(device)
@@ -550,7 +560,7 @@ class Attack(abc.ABC):
                         x=xb,
                         y=yb,
                         targets=tb,
-                        indices=indices,
+                        indices=batch_keys,
                         clean_correct=clean_correct[start:stop].to(device),
                     )
                 if isinstance(out, tuple):
@@ -656,6 +666,17 @@ class Attack(abc.ABC):
                 )
 
 
+def _example_keys(indices: ArrayLike | None, *, n: int) -> torch.Tensor:
+    """The keys of the examples' random draws: ``indices`` checked, or ``0 .. n-1``."""
+    if indices is None:
+        return torch.arange(n)
+    keys = as_label_tensor(indices)
+    check_same_length(first="x", n_first=n, second="indices", n_second=int(keys.shape[0]))
+    if bool((keys < 0).any()):
+        raise DataError(MSG_NEGATIVE_INDEX.format(value=int(keys.min())))
+    return keys
+
+
 class AttackContractError(TrustlabError, RuntimeError):
     """An attack returned an example outside its threat model: a bug in the attack."""
 
@@ -668,3 +689,82 @@ def margin_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     other = logits.clone()
     other.scatter_(1, y[:, None], float("-inf"))
     return other.amax(dim=1) - true
+
+
+# --------------------------------------------------------------------------------------------
+# Losses and projections shared by the gradient attacks
+
+MSG_FEW_CLASSES = (
+    "{owner} needs a model with at least {needed} classes for its {loss} loss; the model has "
+    "{n_classes}. Use a cross-entropy attack (e.g. 'apgd-ce' or 'pgd') instead."
+)
+
+
+def dlr_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The Difference of Logits Ratio loss of Croce & Hein (2020), per example, shape (n,).
+
+    ``-(z_y - max_{i != y} z_i) / (z_(1) - z_(3))`` where ``z_(k)`` is the k-th largest logit.
+    It is invariant to shifting and rescaling the logits. Needs at least 3 classes.
+    """
+    ranked, order = logits.sort(dim=1, descending=True)
+    true = logits.gather(1, y[:, None]).squeeze(1)
+    top_is_true = order[:, 0] == y
+    best_other = torch.where(top_is_true, ranked[:, 1], ranked[:, 0])
+    return -(true - best_other) / (ranked[:, 0] - ranked[:, 2] + 1e-12)
+
+
+def targeted_dlr_loss(logits: torch.Tensor, y: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The targeted DLR loss of Croce & Hein (2020), per example, shape (n,).
+
+    ``-(z_y - z_t) / (z_(1) - (z_(3) + z_(4)) / 2)``; needs at least 4 classes.
+    """
+    ranked, _ = logits.sort(dim=1, descending=True)
+    true = logits.gather(1, y[:, None]).squeeze(1)
+    target = logits.gather(1, targets[:, None]).squeeze(1)
+    return -(true - target) / (ranked[:, 0] - 0.5 * (ranked[:, 2] + ranked[:, 3]) + 1e-12)
+
+
+def check_n_classes(n_classes: int, *, needed: int, owner: str, loss: str) -> None:
+    """DataError unless the model has at least ``needed`` classes."""
+    if n_classes < needed:
+        raise DataError(
+            MSG_FEW_CLASSES.format(owner=owner, needed=needed, loss=loss, n_classes=n_classes)
+        )
+
+
+def project_to_threat(
+    x_adv: torch.Tensor,
+    x: torch.Tensor,
+    *,
+    norm: Norm,
+    eps: float,
+    bounds: tuple[float, float],
+) -> torch.Tensor:
+    """Project ``x_adv`` onto the ``norm`` ball of radius ``eps`` around ``x``, then clip it to
+    ``bounds``. Clipping keeps every point of the ball inside it, so the result is in both."""
+    delta = project(x_adv - x, norm=norm, eps=eps)
+    return (x + delta).clamp_(bounds[0], bounds[1])
+
+
+def linf_box(
+    x: torch.Tensor, *, eps: float, bounds: tuple[float, float]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The per-coordinate box ``[max(x - eps, low), min(x + eps, high)]``: the intersection of
+    the Linf ball and the valid range, so one ``clamp`` projects onto both."""
+    return (x - eps).clamp_(min=bounds[0]), (x + eps).clamp_(max=bounds[1])
+
+
+def random_start(
+    rng: ExampleRandom,
+    *,
+    x: torch.Tensor,
+    indices: torch.Tensor,
+    step: int,
+    norm: Norm,
+    eps: float,
+    bounds: tuple[float, float],
+) -> torch.Tensor:
+    """``x`` plus a uniform random point of the ``norm`` ball of radius ``eps``, clipped to
+    ``bounds``; the draw is keyed by ``(indices, step)``."""
+    delta = rng.ball(indices=indices, step=step, like=x, norm=norm, eps=eps)
+    return (x + delta).clamp_(bounds[0], bounds[1])

@@ -1,0 +1,19 @@
+"""Adversarial training: PGD adversarial training, TRADES and fast (FGSM) adversarial training.
+
+Each method trains a classifier in place with ``fit(*, model, x, y, progress=None)`` and
+returns a :class:`TrainingReport`.
+"""
+
+from trustlab.robustness.training.adversarial_training import PGDAdversarialTraining
+from trustlab.robustness.training.base import AdversarialTrainer, GuardCheck, TrainingReport
+from trustlab.robustness.training.fast_at import FastAdversarialTraining
+from trustlab.robustness.training.trades import TRADES
+
+__all__ = [
+    "TRADES",
+    "AdversarialTrainer",
+    "FastAdversarialTraining",
+    "GuardCheck",
+    "PGDAdversarialTraining",
+    "TrainingReport",
+]
