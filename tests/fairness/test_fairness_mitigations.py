@@ -83,7 +83,7 @@ def test_constrained_training_reduces_the_demographic_parity_gap(
 ) -> None:
     base_accuracy, base_gap = _test_gap(baseline, adult, "demographic_parity")
     clf = FairnessConstrainedClassifier(
-        criterion="demographic_parity", bound=0.02, **training_arguments()
+        criterion="demographic_parity", bound=0.02, **dict(training_arguments(), batch_size=256)
     ).fit(model=make_model(), x=adult.x_train, y=adult.y_train, sensitive_features=adult.s_train)
     accuracy, gap = _test_gap(clf.model_, adult, "demographic_parity")
     assert clf.gap_ <= 0.02 or clf.gap_ == min(h["gap"] for h in clf.history_)
@@ -98,7 +98,7 @@ def test_constrained_training_reduces_the_equalized_odds_gap(
 ) -> None:
     _, base_gap = _test_gap(baseline, adult, "equalized_odds")
     clf = FairnessConstrainedClassifier(
-        criterion="equalized_odds", bound=0.05, **training_arguments()
+        criterion="equalized_odds", bound=0.05, **dict(training_arguments(), batch_size=256)
     ).fit(model=make_model(), x=adult.x_train, y=adult.y_train, sensitive_features=adult.s_train)
     _, gap = _test_gap(clf.model_, adult, "equalized_odds")
     assert gap < base_gap

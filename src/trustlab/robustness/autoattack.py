@@ -441,8 +441,8 @@ class AutoAttack:
             )
 
         state = _State.fresh(x=x_t, clean_correct=clean_correct, n_attacks=len(self.cascade_))
-        fingerprint = self._fingerprint(model, x_t, y_t)
         path = Path(state_path) if state_path is not None else None
+        fingerprint = "" if path is None else self._fingerprint(model, x_t, y_t)
         if path is not None and path.exists():
             state = _State.load(path, fingerprint=fingerprint, like=x_t)
 

@@ -11,15 +11,15 @@ with what a failure suggests.
 The checks and their cost, per example of the subsample (``n_examples``, 64 by default):
 
 ============  ===============================================================  ===============
-flag          fails when                                                        passes
+flag          fails when                                                        cost
 ============  ===============================================================  ===============
 eval_mode     a submodule of the model was handed over in training mode        none
 deterministic two forward passes of the same inputs differ (in eval mode)     2 forwards
 logits        the outputs look like probabilities (in [0, 1], rows sum to 1)  (shared)
 gradients     too many inputs have an all-zero, NaN or infinite gradient of    1 forward and
               the cross-entropy                                                1 backward
-black_box     Square or random noise breaks examples the white-box attacks    up to
-              did not                                                          ``square_queries
+black_box     Square or random noise does better than the white-box attacks  up to
+              (more examples broken, or over 5 % of those they missed)         ``square_queries
                                                                                + n_noise``
 eps_monotone  PGD's robust accuracy rises as eps grows (``eps_factors``)      ``pgd_steps``
                                                                                per factor
@@ -36,7 +36,7 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -77,13 +77,26 @@ __all__ = [
 
 OWNER = "run_sanity_checks"
 
+
+@runtime_checkable
+class WhiteBoxResult(Protocol):
+    """What ``attack_results`` may hold: an ``AttackResult``, an ``AutoAttackResult`` or any
+    record with per-example ``adv_correct`` and ``n_examples``."""
+
+    @property
+    def adv_correct(self) -> torch.Tensor: ...
+
+    @property
+    def n_examples(self) -> int: ...
+
+
 MSG_EPS_FACTORS = (
     "The 'eps_factors' parameter of run_sanity_checks must be a non-empty sequence of floats "
     "> 0. Got {value!r} instead."
 )
 MSG_RESULTS_TYPE = (
     "The 'attack_results' parameter of run_sanity_checks must be a mapping of names to "
-    "AttackResult, a sequence of AttackResult, or None. Got {value!r} instead."
+    "AttackResult or AutoAttackResult, a sequence of them, or None. Got {value!r} instead."
 )
 MSG_RESULTS_LENGTH = (
     "The attack result {name!r} covers {got} examples but x holds {expected}; pass results "
@@ -114,6 +127,9 @@ PROBABILITY_TOLERANCE = 1e-3
 PROBABILITY_SHARE = 0.5
 #: Most inputs that may have an all-zero, NaN or infinite gradient.
 MAX_BAD_GRADIENT_SHARE = 0.05
+#: Largest share of examples that black-box attacks or noise may break where the white-box
+#: attacks failed (one such example is always tolerated), if they do no better overall.
+MAX_BLACK_BOX_SHARE = 0.05
 #: Largest rise in robust accuracy between consecutive eps of the grid that is not flagged
 #: (on top of one example of the subsample, to absorb the noise of a short attack).
 MONOTONE_TOLERANCE = 0.02
@@ -149,10 +165,10 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
         "trusted: use black-box attacks (Square) and BPDA for the non-differentiable part.",
     ),
     "black_box": (
-        "Black-box attacks and random noise broke no example the white-box attacks missed.",
-        "A black-box attack or random noise broke {value:.0%} of the examples that the "
-        "white-box attacks left standing. A white-box attack should never do worse than "
-        "one that sees less: this is the classic sign of gradient masking. Report the "
+        "Black-box attacks and random noise did no better than the white-box attacks.",
+        "A black-box attack or random noise did better than the white-box attacks, breaking "
+        "{value:.0%} of the examples they left standing. A white-box attack should not do "
+        "worse than one that sees less: this is the classic sign of gradient masking. Report the "
         "black-box numbers too and use stronger or adaptive attacks.",
     ),
     "eps_monotone": (
@@ -271,7 +287,7 @@ def run_sanity_checks(
     y: ArrayLike,
     norm: Norm | str,
     eps: float,
-    attack_results: Mapping[str, AttackResult] | Sequence[AttackResult] | None = None,
+    attack_results: Mapping[str, WhiteBoxResult] | Sequence[WhiteBoxResult] | None = None,
     bounds: tuple[float, float] = (0.0, 1.0),
     seed: int = 0,
     n_examples: int = 64,
@@ -304,10 +320,11 @@ def run_sanity_checks(
         The threat model's norm.
     eps : float
         The evaluation's radius.
-    attack_results : mapping or sequence of AttackResult, optional
+    attack_results : mapping or sequence of AttackResult or AutoAttackResult, optional
         The white-box attacks of the evaluation, run on the same ``x`` in the same order. An
-        example counts as broken by them if any result misclassifies it. Without them, a
-        PGD of ``pgd_steps`` steps at ``eps`` stands in.
+        example counts as broken by them if any result misclassifies it (a cascade that
+        includes Square is not purely white-box; the check then compares against it).
+        Without them, a PGD of ``pgd_steps`` steps at ``eps`` stands in.
     bounds : (float, float), default=(0.0, 1.0)
         The valid input range.
     seed : int, default=0
@@ -504,8 +521,8 @@ def _check_range(x: torch.Tensor, bounds: tuple[float, float]) -> None:
 
 
 def _results_list(
-    attack_results: Mapping[str, AttackResult] | Sequence[AttackResult] | None, *, n: int
-) -> list[AttackResult]:
+    attack_results: Mapping[str, WhiteBoxResult] | Sequence[WhiteBoxResult] | None, *, n: int
+) -> list[WhiteBoxResult]:
     if attack_results is None:
         return []
     if isinstance(attack_results, Mapping):
@@ -515,7 +532,7 @@ def _results_list(
     else:
         raise ConfigurationError(MSG_RESULTS_TYPE.format(value=attack_results))
     for name, result in named:
-        if not isinstance(result, AttackResult):
+        if not isinstance(result, WhiteBoxResult):
             raise ConfigurationError(MSG_RESULTS_TYPE.format(value=attack_results))
         if result.n_examples != n:
             raise DataError(MSG_RESULTS_LENGTH.format(name=name, got=result.n_examples, expected=n))
@@ -607,11 +624,17 @@ def _black_box_flag(
     beaten = clean_correct & ~white & (square_fooled | noise_fooled)
     n_correct = max(int(clean_correct.sum()), 1)
     share = int(beaten.sum()) / n_correct
+    white_rate = float((clean_correct & white).sum()) / n_correct
+    black_rate = float((clean_correct & (square_fooled | noise_fooled)).sum()) / n_correct
+    # A short white-box attack can miss an odd example a black-box one finds; what signals
+    # masking is the black box doing better overall, or beating it on several examples.
+    passed = black_rate <= white_rate and (share <= MAX_BLACK_BOX_SHARE or int(beaten.sum()) <= 1)
     return _flag(
         "black_box",
-        passed=int(beaten.sum()) == 0,
+        passed=passed,
         value=share,
-        white_box_success=float((clean_correct & white).sum()) / n_correct,
+        white_box_success=white_rate,
+        black_box_success=black_rate,
         square_success=(
             float((clean_correct & square_fooled).sum()) / n_correct if ran_square else None
         ),

@@ -191,7 +191,7 @@ class Smooth:
     ...     _ = base.bias.zero_()
     >>> smooth = Smooth(base_classifier=base, num_classes=2, sigma=0.5)
     >>> label, radius = smooth.certify(x=torch.tensor([2.0, 0.0]), n0=100, n=1000, alpha=0.001)
-    >>> label, 0.0 < radius < 0.5 * 4.0
+    >>> label, 0.0 < radius < 2.0  # the distance from x to the decision boundary
     (0, True)
     """
 

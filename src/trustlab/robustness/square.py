@@ -44,6 +44,8 @@ HALVING_POINTS = (10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000)
 SCHEDULE_BUDGET = 10_000
 
 _TINY = 1e-12
+# Steps whose random numbers are drawn together (one draw per block of steps, not per step).
+_BLOCK = 64
 
 
 def p_schedule(iteration: int, *, p_init: float, n_queries: int) -> float:
@@ -201,17 +203,28 @@ class _SquareBase(Attack):
         base_step = restart * (self.n_queries + 1)
         x_best = self._initial_point(x, indices, rng, base_step)
         margin_min, loss_min = self._margin_and_loss(model, x_best, labels)
+        block = torch.empty(0)
         for iteration in range(self.n_queries - 1):
             rows = (margin_min > 0).nonzero().squeeze(1)
             if rows.numel() == 0:
                 break
-            step = base_step + iteration + 1
+            if iteration % _BLOCK == 0:
+                # The random numbers of the next _BLOCK steps of every example, in one draw:
+                # per step, the square's top and left, the second square's top and left (L2),
+                # the L2 pattern's orientation, then one sign per channel.
+                block = rng.uniform(
+                    indices=indices,
+                    step=base_step + 1 + iteration // _BLOCK,
+                    shape=(_BLOCK, 5 + x.shape[1]),
+                    dtype=torch.float64,
+                ).to(x.device)
+            draws = block[rows, iteration % _BLOCK]
             p = p_schedule(iteration, p_init=self.p_init, n_queries=self.n_queries)
             x_rows = x[rows]
             if self.norm is Norm.LINF:
-                x_new = self._linf_candidate(x_rows, x_best[rows], indices[rows.cpu()], p, step)
+                x_new = self._linf_candidate(x_rows, x_best[rows], draws, p)
             else:
-                x_new = self._l2_candidate(x_rows, x_best[rows], indices[rows.cpu()], p, step)
+                x_new = self._l2_candidate(x_rows, x_best[rows], draws, p)
             margin, loss = self._margin_and_loss(model, x_new, labels[rows])
             lower = loss < loss_min[rows]
             loss_min[rows] = torch.where(lower, loss, loss_min[rows])
@@ -275,17 +288,6 @@ class _SquareBase(Attack):
             size += 1
         return max(1, min(size, height, width))
 
-    def _draws(self, indices: torch.Tensor, step: int, x: torch.Tensor) -> torch.Tensor:
-        """All of one step's random numbers for each example, in one draw: (m, 5 + channels).
-
-        Columns: the square's top and left, the second square's top and left (L2), the
-        orientation of the L2 pattern, then one sign per channel.
-        """
-        rng = ExampleRandom(seed=self.seed)
-        return rng.uniform(
-            indices=indices, step=step, shape=(5 + x.shape[1],), dtype=torch.float64
-        ).to(x.device)
-
     @staticmethod
     def _corner(
         draws: torch.Tensor, column: int, size: int, x: torch.Tensor
@@ -302,11 +304,10 @@ class _SquareBase(Attack):
         return signs[:, :, None, None]
 
     def _linf_candidate(
-        self, x: torch.Tensor, x_best: torch.Tensor, indices: torch.Tensor, p: float, step: int
+        self, x: torch.Tensor, x_best: torch.Tensor, draws: torch.Tensor, p: float
     ) -> torch.Tensor:
         low, high = self.bounds
         size = self._square_size(p, x, minimum=1)
-        draws = self._draws(indices, step, x)
         top, left = self._corner(draws, 0, size, x)
         window = _window_mask(top, left, size, x)
         signs = self._channel_signs(draws, x)
@@ -315,13 +316,12 @@ class _SquareBase(Attack):
         return candidate.clamp(low, high)
 
     def _l2_candidate(
-        self, x: torch.Tensor, x_best: torch.Tensor, indices: torch.Tensor, p: float, step: int
+        self, x: torch.Tensor, x_best: torch.Tensor, draws: torch.Tensor, p: float
     ) -> torch.Tensor:
         low, high = self.bounds
         m, channels = x.shape[:2]
         size = self._square_size(p, x, minimum=3)
         delta = x_best - x
-        draws = self._draws(indices, step, x)
         top, left = self._corner(draws, 0, size, x)
         top2, left2 = self._corner(draws, 2, size, x)
         rows1, cols1 = _window_index(top, left, size)
