@@ -7,30 +7,13 @@ from typing import Any
 
 import pytest
 import torch
+from robustness_training_checks import LINF_EPS, assert_more_robust, trainable_copy
 from torch import nn
 
 from trustlab.core.errors import ConfigurationError, DataError
 from trustlab.robustness.base import Norm
-from trustlab.robustness.pgd import PGD
 from trustlab.robustness.training import PGDAdversarialTraining
 from trustlab.robustness.training.base import MSG_OUT_OF_BOUNDS, inner_pgd
-
-N_EVAL = 200
-#: The Linf radius of the tests, at which PGD breaks much of an undefended digits CNN.
-LINF_EPS = 0.1
-
-
-def trainable_copy(model: nn.Module) -> nn.Module:
-    copied = copy.deepcopy(model)
-    copied.requires_grad_(True)
-    return copied
-
-
-def pgd_accuracy(model: nn.Module, split: Any) -> float:
-    result = PGD(eps=LINF_EPS, steps=10).generate(
-        model=model, x=split.x_test[:N_EVAL], y=split.y_test[:N_EVAL]
-    )
-    return result.robust_accuracy
 
 
 def test_pgd_training_raises_pgd_robust_accuracy(digits_cnn: nn.Module, digits_split: Any) -> None:
@@ -45,10 +28,7 @@ def test_pgd_training_raises_pgd_robust_accuracy(digits_cnn: nn.Module, digits_s
     )
     assert epochs == [1, 2] and report.epochs_run == 2 and trainer.report_ is report
     assert report.steps == 2 * -(-len(digits_split.y_train) // 64)
-    before, after = pgd_accuracy(digits_cnn, digits_split), pgd_accuracy(model, digits_split)
-    assert after > before + 0.1, (before, after)
-    clean = model(digits_split.x_test[:N_EVAL]).argmax(1) == digits_split.y_test[:N_EVAL]
-    assert clean.float().mean() > 0.85
+    assert_more_robust(model, digits_cnn, digits_split)
     assert not model.training  # the eval mode of the copy is restored
 
 

@@ -121,20 +121,23 @@ def test_resume_after_an_interruption_gives_the_same_result(
     state = tmp_path / "state.npz"
     calls: list[tuple[str, int, int]] = []
 
+    def run_until_interrupted(batch_size: int, progress: Any) -> None:
+        with pytest.raises(Interrupt):
+            cascade().run(
+                model=digits_cnn,
+                x=x,
+                y=y,
+                batch_size=batch_size,
+                state_path=state,
+                progress=progress,
+            )
+
     def stop_after_first_attack(name: str, done: int, total: int) -> None:
         calls.append((name, done, total))
         if name == "apgd-ce" and done == total:
             raise Interrupt
 
-    with pytest.raises(Interrupt):
-        cascade().run(
-            model=digits_cnn,
-            x=x,
-            y=y,
-            batch_size=16,
-            state_path=state,
-            progress=stop_after_first_attack,
-        )
+    run_until_interrupted(16, stop_after_first_attack)
     assert state.exists()
     resumed: list[str] = []
     result = cascade().run(
@@ -155,15 +158,7 @@ def test_resume_after_an_interruption_gives_the_same_result(
         if name == "apgd-t" and done < total:
             raise Interrupt
 
-    with pytest.raises(Interrupt):
-        cascade().run(
-            model=digits_cnn,
-            x=x,
-            y=y,
-            batch_size=4,
-            state_path=state,
-            progress=stop_in_second_attack,
-        )
+    run_until_interrupted(4, stop_in_second_attack)
     same(cascade().run(model=digits_cnn, x=x, y=y, batch_size=4, state_path=state), reference)
     # A finished state answers at once, without attacking.
     again = cascade().run(

@@ -3,8 +3,6 @@ attack contract on the digits CNN, and batch-size independence."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -17,15 +15,6 @@ from trustlab.robustness.base import per_example_norm
 from trustlab.robustness.fab import MSG_ALPHA_MAX, MSG_BETA, MSG_ETA, project_onto_boundary
 
 LINF_EPS = 0.1
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """The tiny models here run fastest on one thread; the caller's setting is restored."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 class Affine(nn.Module):

@@ -8,18 +8,11 @@ from typing import Any
 
 import pytest
 import torch
+from robustness_training_checks import LINF_EPS, assert_more_robust, trainable_copy
 from torch import nn
 
 from trustlab.core.errors import ConfigurationError, DataError
-from trustlab.robustness.pgd import PGD
 from trustlab.robustness.training import FastAdversarialTraining, GuardCheck, TrainingReport
-
-#: The Linf radius of the tests, at which PGD breaks much of an undefended digits CNN.
-LINF_EPS = 0.1
-
-
-def trainable_copy(model: nn.Module) -> nn.Module:
-    return copy.deepcopy(model).requires_grad_(True)
 
 
 def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
@@ -35,12 +28,7 @@ def test_fast_training_raises_pgd_robust_accuracy(digits_cnn: nn.Module, digits_
     assert [check.epoch for check in report.checks] == [0, 1, 2, 3]
     assert not report.overfitting_detected and not report.stopped_early
     assert report.restored_check is None
-    x, y = digits_split.x_test[:200], digits_split.y_test[:200]
-    attack = PGD(eps=LINF_EPS, steps=10)
-    before = attack.generate(model=digits_cnn, x=x, y=y).robust_accuracy
-    after = attack.generate(model=model, x=x, y=y)
-    assert after.robust_accuracy > before + 0.1, (before, after.robust_accuracy)
-    assert after.clean_accuracy > 0.85
+    assert_more_robust(model, digits_cnn, digits_split)
 
 
 def test_a_collapse_rolls_back_to_the_starting_weights(

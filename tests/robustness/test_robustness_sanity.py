@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,15 +18,6 @@ from trustlab.robustness.sanity import FLAG_NAMES, MSG_EPS_FACTORS, MSG_RESULTS_
 LINF_EPS = 0.1
 # Small and cheap settings; the defaults are a little larger.
 CHEAP: dict[str, Any] = {"n_examples": 32, "square_queries": 200, "n_noise": 8, "pgd_steps": 10}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """The tiny models here run fastest on one thread; the caller's setting is restored."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")

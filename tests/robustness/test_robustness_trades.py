@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
 import torch
 import torch.nn.functional as F
+from robustness_training_checks import LINF_EPS, assert_more_robust, trainable_copy
 from torch import nn
 
 from trustlab.core.errors import ConfigurationError
-from trustlab.robustness.pgd import PGD
 from trustlab.robustness.training import TRADES
 from trustlab.robustness.training.trades import _kl
-
-#: The Linf radius of the tests, at which PGD breaks much of an undefended digits CNN.
-LINF_EPS = 0.1
 
 
 def test_kl_term_matches_the_definition() -> None:
@@ -32,7 +28,7 @@ def test_beta_zero_is_plain_cross_entropy_training(
     digits_cnn: nn.Module, digits_split: Any
 ) -> None:
     x, y = digits_split.x_train[:64], digits_split.y_train[:64]
-    model = copy.deepcopy(digits_cnn).requires_grad_(True)
+    model = trainable_copy(digits_cnn)
     trainer = TRADES(eps=LINF_EPS, beta=0.0, steps=2, epochs=1, batch_size=64)
     with torch.no_grad():
         expected = float(F.cross_entropy(model(x), y))
@@ -41,16 +37,11 @@ def test_beta_zero_is_plain_cross_entropy_training(
 
 
 def test_trades_raises_pgd_robust_accuracy(digits_cnn: nn.Module, digits_split: Any) -> None:
-    model = copy.deepcopy(digits_cnn).requires_grad_(True)
+    model = trainable_copy(digits_cnn)
     TRADES(eps=LINF_EPS, steps=5, epochs=2, lr=2e-3).fit(
         model=model, x=digits_split.x_train, y=digits_split.y_train
     )
-    x, y = digits_split.x_test[:200], digits_split.y_test[:200]
-    attack = PGD(eps=LINF_EPS, steps=10)
-    before = attack.generate(model=digits_cnn, x=x, y=y).robust_accuracy
-    after = attack.generate(model=model, x=x, y=y)
-    assert after.robust_accuracy > before + 0.1, (before, after.robust_accuracy)
-    assert after.clean_accuracy > 0.85
+    assert_more_robust(model, digits_cnn, digits_split)
 
 
 def test_bad_beta_is_named() -> None:

@@ -9,21 +9,31 @@ from helpers import ArenaHarness, install_task, start_harness
 
 
 @pytest.fixture
-def harness_factory(
-    make_settings: Callable[..., Any], small_task_dir: Path, data_dir: Path
-) -> Iterator[Callable[..., ArenaHarness]]:
-    """Make an arena with the small task installed under the given rule overrides."""
+def start_arena(make_settings: Callable[..., Any]) -> Iterator[Callable[[], ArenaHarness]]:
+    """Start an arena on the test's data folder; every arena started is closed after the test."""
     made: list[ArenaHarness] = []
 
-    def factory(**spec_overrides: Any) -> ArenaHarness:
-        install_task(small_task_dir, data_dir, **spec_overrides)
+    def start() -> ArenaHarness:
         harness = start_harness(make_settings())()
         made.append(harness)
         return harness
 
-    yield factory
+    yield start
     for harness in made:
         harness.client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def harness_factory(
+    start_arena: Callable[[], ArenaHarness], small_task_dir: Path, data_dir: Path
+) -> Callable[..., ArenaHarness]:
+    """Make an arena with the small task installed under the given rule overrides."""
+
+    def factory(**spec_overrides: Any) -> ArenaHarness:
+        install_task(small_task_dir, data_dir, **spec_overrides)
+        return start_arena()
+
+    return factory
 
 
 @pytest.fixture

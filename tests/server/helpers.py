@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,14 +26,30 @@ from trustlab.server.settings import Settings
 from trustlab.server.worker import Worker
 
 
-def install_task(source: Path, data_dir: Path, **overrides: Any) -> Path:
-    """Copy a built task into ``data_dir/tasks``, changing spec fields (rules only)."""
+def install_task(
+    source: Path,
+    data_dir: Path,
+    *,
+    params_update: Mapping[str, Any] | None = None,
+    **overrides: Any,
+) -> Path:
+    """Copy a built task into ``data_dir/tasks``, changing spec fields (rules only) and, with
+    ``params_update``, some of its params."""
     spec = yaml.safe_load((source / "spec.yaml").read_text())
     spec.update(overrides)
+    if params_update:
+        spec["params"].update(params_update)
     target = data_dir / "tasks" / spec["id"]
     shutil.copytree(source, target)
     (target / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=True))
     return target
+
+
+def detail(response: Any) -> str:
+    """The message of an error response, whose JSON body must be ``{"detail": ...}`` alone."""
+    body = response.json()
+    assert set(body) == {"detail"}, body
+    return str(body["detail"])
 
 
 def candidate_ids(task_dir: Path) -> np.ndarray:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import io
-import shutil
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -15,10 +14,10 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-import yaml
 from fastapi.testclient import TestClient
-from helpers import ArenaHarness, install_task, start_harness
+from helpers import ArenaHarness, detail, install_task, start_harness
 from hostile import write_hostile_state_dict
+from specs import digits_spec
 from sqlalchemy import select
 
 from trustlab.client import ArenaClient, ArenaError
@@ -32,17 +31,13 @@ from trustlab.tasks.extraction import QueryVictim
 TASK = "steal-http"
 BUDGET = 120
 
-SPEC: dict[str, Any] = {
-    "id": TASK,
-    "kind": "model-extraction",
-    "title": "Extraction over HTTP",
-    "public_fraction": 0.3,
-    "cooldown": {"accepted": 0, "failed": 0},
-    "limits": {"daily": None, "total": None},
-    "max_file_size": "2MB",
-    "dataset": "digits",
-    "seed": 1,
-    "params": {
+SPEC: dict[str, Any] = digits_spec(
+    task_id=TASK,
+    kind="model-extraction",
+    title="Extraction over HTTP",
+    max_file_size="2MB",
+    seed=1,
+    params={
         "n_train": 300,
         "n_eval": 100,
         "n_pool": 100,
@@ -53,7 +48,7 @@ SPEC: dict[str, Any] = {
         "architectures": [{"name": "digits-cnn"}],
         "bootstrap_resamples": 20,
     },
-}
+)
 
 
 @pytest.fixture(scope="module")
@@ -62,32 +57,15 @@ def steal_task_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_task(parse_spec(SPEC), tasks_dir=root).paths.root
 
 
-def install(source: Path, data_dir: Path, *, top: dict[str, Any], params: dict[str, Any]) -> Path:
-    """Copy a built task into the arena's folder, changing spec fields and params."""
-    spec = yaml.safe_load((source / "spec.yaml").read_text())
-    spec.update(top)
-    spec["params"].update(params)
-    target = data_dir / "tasks" / spec["id"]
-    shutil.copytree(source, target)
-    (target / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=True))
-    return target
-
-
 @pytest.fixture
 def arena_factory(
-    make_settings: Callable[..., Any], steal_task_dir: Path, data_dir: Path
-) -> Iterator[Callable[..., ArenaHarness]]:
-    made: list[ArenaHarness] = []
-
+    start_arena: Callable[[], ArenaHarness], steal_task_dir: Path, data_dir: Path
+) -> Callable[..., ArenaHarness]:
     def factory(top: dict[str, Any] | None = None, **params: Any) -> ArenaHarness:
-        install(steal_task_dir, data_dir, top=top or {}, params=params)
-        harness = start_harness(make_settings())()
-        made.append(harness)
-        return harness
+        install_task(steal_task_dir, data_dir, params_update=params, **(top or {}))
+        return start_arena()
 
-    yield factory
-    for harness in made:
-        harness.client.__exit__(None, None, None)
+    return factory
 
 
 def restart(harness: ArenaHarness) -> ArenaHarness:
@@ -140,12 +118,6 @@ def account(harness: ArenaHarness, team: str = "alpha") -> QueryAccount | None:
                 QueryAccount.task_id == TASK, QueryAccount.team_id == team_id
             )
         )
-
-
-def detail(response: Any) -> str:
-    body = response.json()
-    assert set(body) == {"detail"}, body
-    return str(body["detail"])
 
 
 # -- answers ----------------------------------------------------------------------------------
@@ -289,7 +261,7 @@ def test_keys_tasks_and_deadlines(
     data_dir: Path,
 ) -> None:
     past = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
-    install(steal_task_dir, data_dir, top={"id": "steal-closed", "deadline": past}, params={})
+    install_task(steal_task_dir, data_dir, id="steal-closed", deadline=past)
     install_task(small_task_dir, data_dir)
     harness = arena_factory()
     body = npy(pool(steal_task_dir, 2))

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from helpers import ArenaHarness, install_task, start_harness
+from helpers import ArenaHarness, detail, install_task
 from hostile import write_hostile_state_dict
 from robustness_task_support import baseline_file, built_task_dir, load_baseline, random_file
 
@@ -19,17 +19,9 @@ TASK = "robustness-small"
 
 
 @pytest.fixture
-def harness(make_settings: Callable[..., Any], data_dir: Path) -> Iterator[ArenaHarness]:
+def harness(start_arena: Callable[[], ArenaHarness], data_dir: Path) -> ArenaHarness:
     install_task(built_task_dir(), data_dir)
-    made = start_harness(make_settings())()
-    yield made
-    made.client.__exit__(None, None, None)
-
-
-def detail(response: Any) -> str:
-    body = response.json()
-    assert set(body) == {"detail"}, body
-    return str(body["detail"])
+    return start_arena()
 
 
 def submit(harness: ArenaHarness, content: bytes, *, name: str, fields: dict[str, str]) -> Any:

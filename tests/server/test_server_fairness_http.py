@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from helpers import ArenaHarness, install_task, start_harness
+from helpers import ArenaHarness, detail, install_task
 from hostile import write_hostile_state_dict
 
 from trustlab.core.models import build_model
@@ -48,36 +48,28 @@ def fair_http_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def fair_arena(
-    make_settings: Callable[..., Any], fair_http_dir: Path, data_dir: Path
-) -> Iterator[ArenaHarness]:
+    start_arena: Callable[[], ArenaHarness], fair_http_dir: Path, data_dir: Path
+) -> ArenaHarness:
     install_task(
         fair_http_dir,
         data_dir,
         cooldown={"accepted": 0, "failed": 0},
         limits={"daily": None, "total": None},
     )
-    harness = start_harness(make_settings())()
-    yield harness
-    harness.client.__exit__(None, None, None)
-
-
-def _detail(response: Any) -> str:
-    body = response.json()
-    assert set(body) == {"detail"}, body
-    return str(body["detail"])
+    return start_arena()
 
 
 def test_fairness_task_end_to_end(fair_arena: ArenaHarness, fair_http_dir: Path) -> None:
     client = fair_arena.client
-    detail = client.get(f"/api/v1/tasks/{TASK}").json()
-    assert detail["kind"] == "fairness" and detail["metric"] == "score"
-    assert detail["higher_is_better"] is True
-    assert detail["metrics"] == ["score", "accuracy", "dp_gap", "eo_gap"]
-    assert detail["description"].startswith("Predict incomes fairly.")
-    assert "accuracy - 3 x max(0, demographic-parity gap - 0.1)" in detail["description"]
-    (field,) = detail["submission_rules"]["form_fields"]
+    task_info = client.get(f"/api/v1/tasks/{TASK}").json()
+    assert task_info["kind"] == "fairness" and task_info["metric"] == "score"
+    assert task_info["higher_is_better"] is True
+    assert task_info["metrics"] == ["score", "accuracy", "dp_gap", "eo_gap"]
+    assert task_info["description"].startswith("Predict incomes fairly.")
+    assert "accuracy - 3 x max(0, demographic-parity gap - 0.1)" in task_info["description"]
+    (field,) = task_info["submission_rules"]["form_fields"]
     assert field["name"] == "model_name" and field["choices"] == ["logreg", "mlp-16"]
-    names = {a["name"] for a in detail["artifacts"]}
+    names = {a["name"] for a in task_info["artifacts"]}
     assert names == {"README.md", "encoding.json", "sample_submission.safetensors", "train.npz"}
 
     url = f"/api/v1/tasks/{TASK}/artifacts"
@@ -117,7 +109,7 @@ def test_bad_weights_are_refused_and_leave_nothing(
         TASK, evil.read_bytes(), filename="evil.pt", data={"model_name": "logreg"}
     )
     assert hostile.status_code == 400
-    assert "Refused to load" in _detail(hostile)
+    assert "Refused to load" in detail(hostile)
     assert not marker.exists()
 
     wide = build_model("mlp", arguments={"in_features": 89, "hidden": [16]})
@@ -127,16 +119,16 @@ def test_bad_weights_are_refused_and_leave_nothing(
         TASK, path.read_bytes(), filename="wide.pt", data={"model_name": "logreg"}
     )
     assert wrong.status_code == 400
-    message = _detail(wrong)
+    message = detail(wrong)
     assert "do not fit architecture 'logreg'" in message
     assert "hidden.0.weight" in message and "head.weight: expected (2, 89), got (2, 16)" in message
 
     missing = fair_arena.submit(TASK, path.read_bytes(), filename="wide.pt")
-    assert missing.status_code == 422 and "'model_name' is required" in _detail(missing)
+    assert missing.status_code == 422 and "'model_name' is required" in detail(missing)
     unlisted = fair_arena.submit(
         TASK, path.read_bytes(), filename="wide.pt", data={"model_name": "resnet18"}
     )
-    assert unlisted.status_code == 422 and "logreg, mlp-16" in _detail(unlisted)
+    assert unlisted.status_code == 422 and "logreg, mlp-16" in detail(unlisted)
 
     assert fair_arena.count_rows() == 0
     assert fair_arena.stored_files() == []

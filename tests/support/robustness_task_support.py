@@ -16,26 +16,22 @@ from typing import Any
 
 import numpy as np
 import torch
+from specs import digits_spec
 from torch import nn
 
-SMALL_ROBUSTNESS_SPEC: dict[str, Any] = {
-    "id": "robustness-small",
-    "kind": "robustness",
-    "title": "Small robustness task",
-    "deadline": None,
-    "public_fraction": 0.3,
-    "cooldown": {"accepted": 0, "failed": 0},
-    "limits": {"daily": None, "total": None},
-    "max_file_size": "2MB",
-    "dataset": "digits",
-    "seed": 0,
-    "params": {
+SMALL_ROBUSTNESS_SPEC: dict[str, Any] = digits_spec(
+    task_id="robustness-small",
+    kind="robustness",
+    title="Small robustness task",
+    deadline=None,
+    max_file_size="2MB",
+    params={
         "eps": 0.1,
         "n_eval": 200,
         "baseline_epochs": 8,
         "bootstrap_resamples": 50,
     },
-}
+)
 
 EPS = 0.1
 

@@ -15,6 +15,7 @@ import pytest
 import torch
 from hostile import write_hostile_state_dict
 from onnx import TensorProto, helper
+from specs import digits_spec
 from torch import nn
 
 from trustlab.core.errors import ConfigurationError, DataError, SubmissionError
@@ -32,17 +33,12 @@ from trustlab.tasks.extraction import (
     keep_top_k,
 )
 
-SPEC: dict[str, Any] = {
-    "id": "steal-small",
-    "kind": "model-extraction",
-    "title": "Small extraction task",
-    "public_fraction": 0.3,
-    "cooldown": {"accepted": 0, "failed": 0},
-    "limits": {"daily": None, "total": None},
-    "max_file_size": "2MB",
-    "dataset": "digits",
-    "seed": 0,
-    "params": {
+SPEC: dict[str, Any] = digits_spec(
+    task_id="steal-small",
+    kind="model-extraction",
+    title="Small extraction task",
+    max_file_size="2MB",
+    params={
         "n_train": 300,
         "n_eval": 100,
         "n_pool": 200,
@@ -59,7 +55,7 @@ SPEC: dict[str, Any] = {
         ],
         "bootstrap_resamples": 20,
     },
-}
+)
 
 
 def spec_with(**params: Any) -> Any:

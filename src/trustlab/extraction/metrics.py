@@ -10,6 +10,8 @@ be probabilities.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -124,6 +126,28 @@ def _labels(
     return tensor.argmax(dim=1)
 
 
+def _embeddings(
+    source: nn.Module | ArrayLike, *, name: str, x: torch.Tensor | None, batch_size: int
+) -> torch.Tensor:
+    tensor, _ = _outputs(source, name=name, x=x, batch_size=batch_size)
+    return _two_d(tensor, name=name, what="embeddings of shape (n, d)")
+
+
+def _read_pair(
+    read: Callable[..., torch.Tensor],
+    victim: nn.Module | ArrayLike,
+    copy: nn.Module | ArrayLike,
+    x: ArrayLike | None,
+    batch_size: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check the arguments, read the victim's and the copy's outputs with ``read``, compare."""
+    inputs, batch_size = _pair(victim, copy, x, batch_size)
+    v = read(victim, name="victim", x=inputs, batch_size=batch_size)
+    c = read(copy, name="copy", x=inputs, batch_size=batch_size)
+    _check_pair(v, c)
+    return v, c
+
+
 def label_agreement(
     *,
     victim: nn.Module | ArrayLike,
@@ -154,10 +178,7 @@ def label_agreement(
     >>> label_agreement(victim=torch.tensor([0, 1, 2, 1]), copy=torch.tensor([0, 1, 1, 1]))
     0.75
     """
-    inputs, batch_size = _pair(victim, copy, x, batch_size)
-    v = _labels(victim, name="victim", x=inputs, batch_size=batch_size)
-    c = _labels(copy, name="copy", x=inputs, batch_size=batch_size)
-    _check_pair(v, c)
+    v, c = _read_pair(_labels, victim, copy, x, batch_size)
     return float((v == c).to(torch.float64).mean())
 
 
@@ -195,10 +216,7 @@ def kl_divergence(
     >>> round(kl_divergence(victim=p, copy=q), 4)  # 0.5 log(0.5/0.25) + 0.5 log(0.5/0.75)
     0.1438
     """
-    inputs, batch_size = _pair(victim, copy, x, batch_size)
-    p = _probabilities(victim, name="victim", x=inputs, batch_size=batch_size)
-    q = _probabilities(copy, name="copy", x=inputs, batch_size=batch_size)
-    _check_pair(p, q)
+    p, q = _read_pair(_probabilities, victim, copy, x, batch_size)
     terms = torch.where(
         p > 0,
         p * (torch.log(p.clamp_min(KL_FLOOR)) - torch.log(q.clamp_min(KL_FLOOR))),
@@ -236,10 +254,7 @@ def l1_distance(
     >>> l1_distance(victim=torch.tensor([[0.5, 0.5]]), copy=torch.tensor([[0.25, 0.75]]))
     0.5
     """
-    inputs, batch_size = _pair(victim, copy, x, batch_size)
-    p = _probabilities(victim, name="victim", x=inputs, batch_size=batch_size)
-    q = _probabilities(copy, name="copy", x=inputs, batch_size=batch_size)
-    _check_pair(p, q)
+    p, q = _read_pair(_probabilities, victim, copy, x, batch_size)
     return float((p - q).abs().sum(dim=1).mean())
 
 
@@ -273,17 +288,7 @@ def embedding_l2(
     ...              copy=torch.tensor([[3.0, 4.0], [1.0, 1.0]]))
     2.5
     """
-    inputs, batch_size = _pair(victim, copy, x, batch_size)
-    what = "embeddings of shape (n, d)"
-    v = _two_d(
-        _outputs(victim, name="victim", x=inputs, batch_size=batch_size)[0],
-        name="victim",
-        what=what,
-    )
-    c = _two_d(
-        _outputs(copy, name="copy", x=inputs, batch_size=batch_size)[0], name="copy", what=what
-    )
-    _check_pair(v, c)
+    v, c = _read_pair(_embeddings, victim, copy, x, batch_size)
     return float(torch.linalg.vector_norm(v - c, dim=1).mean())
 
 

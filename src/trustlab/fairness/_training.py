@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -22,6 +23,7 @@ from trustlab.core.checks import (
 from trustlab.core.errors import ConfigurationError, DataError
 from trustlab.core.typing import ArrayLike, FloatArray
 from trustlab.fairness._inputs import Groups, as_class_labels, as_groups
+from trustlab.fairness.base import MitigationReport, check_float, check_int, report_of
 from trustlab.fairness.metrics import SensitiveFeatures
 
 MSG_NOT_BINARY = (
@@ -69,6 +71,38 @@ def training_data(
     )
 
 
+class _Trained(Protocol):
+    """A mitigation's hyperparameters of the training loop, as given by the user."""
+
+    epochs: int
+    lr: float
+    batch_size: int
+    weight_decay: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class TrainingParams:
+    """Checked hyperparameters of the training loop."""
+
+    epochs: int
+    lr: float
+    batch_size: int
+    weight_decay: float
+    seed: int
+
+
+def training_params(mitigation: _Trained, *, owner: str) -> TrainingParams:
+    """Check ``epochs``, ``lr``, ``batch_size``, ``weight_decay`` and ``seed`` of ``mitigation``."""
+    return TrainingParams(
+        epochs=check_int(mitigation.epochs, arg="epochs", owner=owner),
+        lr=check_float(mitigation.lr, arg="lr", owner=owner, strict=True),
+        batch_size=check_int(mitigation.batch_size, arg="batch_size", owner=owner),
+        weight_decay=check_float(mitigation.weight_decay, arg="weight_decay", owner=owner),
+        seed=check_int(mitigation.seed, arg="seed", owner=owner, low=0),
+    )
+
+
 @contextlib.contextmanager
 def seeded(seed: int, model: nn.Module) -> Iterator[None]:
     """Seed torch inside a fork of its random state and put ``model`` in train mode."""
@@ -105,6 +139,57 @@ def positive_margin(logits: torch.Tensor, *, owner: str) -> torch.Tensor:
     return logits[:, 1] - logits[:, 0]
 
 
+@dataclass(frozen=True)
+class Batch:
+    """One training batch: its rows, the model's logits and margin, the labels and groups."""
+
+    index: torch.Tensor
+    logits: torch.Tensor
+    margin: torch.Tensor
+    y: torch.Tensor
+    group: torch.Tensor
+
+
+def forward_batch(
+    model: nn.Module, data: TrainingData, index: torch.Tensor, *, owner: str
+) -> Batch:
+    """Run ``model`` on the rows ``index`` of ``data``; labels and groups on its device."""
+    logits = model(to_device(model, data.x[index]))
+    margin = positive_margin(logits, owner=owner)
+    return Batch(
+        index=index,
+        logits=logits,
+        margin=margin,
+        y=data.y[index].to(logits.device),
+        group=data.group[index].to(logits.device),
+    )
+
+
+def run_epochs(
+    model: nn.Module,
+    data: TrainingData,
+    *,
+    params: TrainingParams,
+    owner: str,
+    step: Callable[[Batch], float],
+    end_epoch: Callable[[int, float], None],
+) -> None:
+    """Call ``step`` on every shuffled batch of each epoch, then ``end_epoch(epoch, loss)``.
+
+    ``step`` takes one optimisation step and returns the batch's mean loss; ``loss`` is the
+    epoch's mean over examples, checked to be finite. Shuffling is seeded with ``params.seed``;
+    run it inside :func:`seeded`.
+    """
+    generator = torch.Generator().manual_seed(params.seed)
+    for epoch in range(1, params.epochs + 1):
+        total = 0.0
+        for index in batches(len(data), params.batch_size, generator):
+            total += step(forward_batch(model, data, index, owner=owner)) * len(index)
+        mean_loss = total / len(data)
+        check_loss(mean_loss, owner=owner, epoch=epoch)
+        end_epoch(epoch, mean_loss)
+
+
 def make_optimizer(model: nn.Module, *, lr: float, weight_decay: float) -> torch.optim.Optimizer:
     params = [param for param in model.parameters() if param.requires_grad]
     return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
@@ -120,34 +205,32 @@ def weighted_fit(
     data: TrainingData,
     weights: FloatArray,
     *,
-    epochs: int,
-    lr: float,
-    batch_size: int,
-    weight_decay: float,
-    seed: int,
+    params: TrainingParams,
     owner: str,
 ) -> list[float]:
     """Minimise the weighted cross-entropy ``sum_i w_i CE_i / sum_i w_i`` per batch."""
     w = torch.from_numpy(np.asarray(weights, dtype=np.float64))
-    optimizer = make_optimizer(model, lr=lr, weight_decay=weight_decay)
-    generator = torch.Generator().manual_seed(seed)
+    optimizer = make_optimizer(model, lr=params.lr, weight_decay=params.weight_decay)
     history: list[float] = []
-    with seeded(seed, model):
-        for epoch in range(1, epochs + 1):
-            total = 0.0
-            for index in batches(len(data), batch_size, generator):
-                logits = model(to_device(model, data.x[index]))
-                positive_margin(logits, owner=owner)
-                yb = data.y[index].to(logits.device)
-                wb = w[index].to(logits.device, logits.dtype)
-                losses = F.cross_entropy(logits, yb, reduction="none")
-                loss = (wb * losses).sum() / wb.sum().clamp_min(1e-12)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach()) * len(index)
-            history.append(total / len(data))
-            check_loss(history[-1], owner=owner, epoch=epoch)
+
+    def step(batch: Batch) -> float:
+        wb = w[batch.index].to(batch.logits.device, batch.logits.dtype)
+        losses = F.cross_entropy(batch.logits, batch.y, reduction="none")
+        loss = (wb * losses).sum() / wb.sum().clamp_min(1e-12)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return float(loss.detach())
+
+    with seeded(params.seed, model):
+        run_epochs(
+            model,
+            data,
+            params=params,
+            owner=owner,
+            step=step,
+            end_epoch=lambda _, loss: history.append(loss),
+        )
     return history
 
 
@@ -155,6 +238,16 @@ def predict_hard(model: nn.Module, x: torch.Tensor, batch_size: int = 4096) -> n
     """Arg-max predictions of ``model`` on ``x`` as int64."""
     logits = compute_logits(model=model, x=x, batch_size=batch_size)
     return logits.argmax(dim=1).numpy().astype(np.int64)
+
+
+def training_report(model: nn.Module, data: TrainingData, *, criterion: str) -> MitigationReport:
+    """Accuracy and gap of the trained ``model``'s predictions on its training data."""
+    return report_of(
+        criterion=criterion,
+        y_true=data.y.numpy(),
+        y_pred=predict_hard(model, data.x),
+        sensitive_features=data.groups.codes,
+    )
 
 
 def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:

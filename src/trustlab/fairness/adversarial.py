@@ -12,22 +12,15 @@ from trustlab.core.checks import model_device_and_dtype
 from trustlab.core.typing import ArrayLike
 from trustlab.fairness._inputs import check_choice
 from trustlab.fairness._training import (
-    batches,
-    check_loss,
+    Batch,
     make_optimizer,
-    positive_margin,
-    predict_hard,
+    run_epochs,
     seeded,
-    to_device,
     training_data,
+    training_params,
+    training_report,
 )
-from trustlab.fairness.base import (
-    ModelMitigation,
-    check_criterion,
-    check_float,
-    check_int,
-    report_of,
-)
+from trustlab.fairness.base import ModelMitigation, check_criterion, check_float, check_int
 from trustlab.fairness.metrics import SensitiveFeatures
 
 __all__ = ["AdversarialDebiasing"]
@@ -182,69 +175,67 @@ class AdversarialDebiasing(ModelMitigation):
             self.alpha_schedule, arg="alpha_schedule", owner=owner, choices=ALPHA_SCHEDULES
         )
         hidden = check_int(self.adversary_hidden, arg="adversary_hidden", owner=owner, low=0)
-        epochs = check_int(self.epochs, arg="epochs", owner=owner)
-        lr = check_float(self.lr, arg="lr", owner=owner, strict=True)
         adversary_lr = check_float(self.adversary_lr, arg="adversary_lr", owner=owner, strict=True)
-        batch_size = check_int(self.batch_size, arg="batch_size", owner=owner)
-        weight_decay = check_float(self.weight_decay, arg="weight_decay", owner=owner)
-        seed = check_int(self.seed, arg="seed", owner=owner, low=0)
+        training = training_params(self, owner=owner)
         data = training_data(x=x, y=y, sensitive_features=sensitive_features, owner=owner)
 
         device, dtype = model_device_and_dtype(model)
         params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = make_optimizer(model, lr=lr, weight_decay=weight_decay)
-        generator = torch.Generator().manual_seed(seed)
+        optimizer = make_optimizer(model, lr=training.lr, weight_decay=training.weight_decay)
         uses_label = criterion != "demographic_parity"
         history: list[dict[str, float]] = []
-        step = 0
-        with seeded(seed, model):
+        steps = 0
+        adversary_total = 0.0
+
+        def step(batch: Batch) -> float:
+            nonlocal steps, adversary_total
+            steps += 1
+            alpha_t = alpha * (math.sqrt(steps) if schedule == "sqrt" else 1.0)
+            labels = batch.y if uses_label else None
+            rows = batch.y == 1 if criterion == "equal_opportunity" else None
+            loss = F.cross_entropy(batch.logits, batch.y)
+            adversary_loss = self._adversary_loss(
+                adversary, batch.margin, labels, batch.group, rows
+            )
+            grads = torch.autograd.grad(loss, params, retain_graph=True)
+            adversary_grads = torch.autograd.grad(adversary_loss, params, allow_unused=True)
+            _set_debiased_gradients(params, grads, adversary_grads, alpha_t)
+            optimizer.step()
+
+            # The adversary's own step, on the model's (now fixed) outputs.
+            adversary_optimizer.zero_grad(set_to_none=True)
+            own_loss = self._adversary_loss(
+                adversary, batch.margin.detach(), labels, batch.group, rows
+            )
+            own_loss.backward()
+            adversary_optimizer.step()
+            adversary_total += float(own_loss.detach()) * len(batch.index)
+            return float(loss.detach())
+
+        def end_epoch(_: int, mean_loss: float) -> None:
+            nonlocal adversary_total
+            history.append({"loss": mean_loss, "adversary_loss": adversary_total / len(data)})
+            adversary_total = 0.0
+
+        with seeded(training.seed, model):
             adversary = _Adversary(
                 n_inputs=3 if uses_label else 1, n_groups=data.groups.n_groups, hidden=hidden
             ).to(device=device, dtype=dtype)
             adversary_optimizer = torch.optim.Adam(adversary.parameters(), lr=adversary_lr)
-            for epoch in range(1, epochs + 1):
-                total = adversary_total = 0.0
-                for index in batches(len(data), batch_size, generator):
-                    step += 1
-                    alpha_t = alpha * (math.sqrt(step) if schedule == "sqrt" else 1.0)
-                    logits = model(to_device(model, data.x[index]))
-                    margin = positive_margin(logits, owner=owner)
-                    yb = data.y[index].to(logits.device)
-                    gb = data.group[index].to(logits.device)
-                    rows = yb == 1 if criterion == "equal_opportunity" else None
-                    loss = F.cross_entropy(logits, yb)
-                    adversary_loss = self._adversary_loss(
-                        adversary, margin, yb if uses_label else None, gb, rows
-                    )
-                    grads = torch.autograd.grad(loss, params, retain_graph=True)
-                    adversary_grads = torch.autograd.grad(adversary_loss, params, allow_unused=True)
-                    _set_debiased_gradients(params, grads, adversary_grads, alpha_t)
-                    optimizer.step()
-
-                    # The adversary's own step, on the model's (now fixed) outputs.
-                    adversary_optimizer.zero_grad(set_to_none=True)
-                    own_loss = self._adversary_loss(
-                        adversary, margin.detach(), yb if uses_label else None, gb, rows
-                    )
-                    own_loss.backward()
-                    adversary_optimizer.step()
-                    total += float(loss.detach()) * len(index)
-                    adversary_total += float(own_loss.detach()) * len(index)
-                check_loss(total / len(data), owner=owner, epoch=epoch)
-                history.append(
-                    {"loss": total / len(data), "adversary_loss": adversary_total / len(data)}
-                )
+            run_epochs(
+                model,
+                data,
+                params=training,
+                owner=owner,
+                step=step,
+                end_epoch=end_epoch,
+            )
         for param in params:
             param.grad = None
         self.model_ = model
         self.adversary_ = adversary
         self.history_ = history
-        report = report_of(
-            criterion=criterion,
-            y_true=data.y.numpy(),
-            y_pred=predict_hard(model, data.x),
-            sensitive_features=data.groups.codes,
-        )
+        report = training_report(model, data, criterion=criterion)
         self.gap_ = report.gap
         self.accuracy_ = report.accuracy
         return self

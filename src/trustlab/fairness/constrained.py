@@ -8,24 +8,17 @@ from torch import nn
 
 from trustlab.core.typing import ArrayLike
 from trustlab.fairness._training import (
+    Batch,
     TrainingData,
-    batches,
-    check_loss,
     make_optimizer,
-    positive_margin,
-    predict_hard,
+    run_epochs,
     seeded,
     snapshot,
-    to_device,
     training_data,
+    training_params,
+    training_report,
 )
-from trustlab.fairness.base import (
-    ModelMitigation,
-    check_criterion,
-    check_float,
-    check_int,
-    report_of,
-)
+from trustlab.fairness.base import ModelMitigation, check_criterion, check_float
 from trustlab.fairness.metrics import SensitiveFeatures
 
 __all__ = ["FairnessConstrainedClassifier"]
@@ -161,57 +154,59 @@ class FairnessConstrainedClassifier(ModelMitigation):
         owner = "FairnessConstrainedClassifier"
         criterion = check_criterion(self.criterion, owner=owner)
         bound = check_float(self.bound, arg="bound", owner=owner)
-        epochs = check_int(self.epochs, arg="epochs", owner=owner)
-        lr = check_float(self.lr, arg="lr", owner=owner, strict=True)
         multiplier_lr = check_float(self.multiplier_lr, arg="multiplier_lr", owner=owner)
-        batch_size = check_int(self.batch_size, arg="batch_size", owner=owner)
-        weight_decay = check_float(self.weight_decay, arg="weight_decay", owner=owner)
-        seed = check_int(self.seed, arg="seed", owner=owner, low=0)
+        params = training_params(self, owner=owner)
         data = training_data(x=x, y=y, sensitive_features=sensitive_features, owner=owner)
 
         conditions = _CONDITIONS[criterion]
         n_groups = data.groups.n_groups
         first, second = _pairs(n_groups)
         multipliers = torch.zeros(len(conditions), len(first), dtype=torch.float64)
-        optimizer = make_optimizer(model, lr=lr, weight_decay=weight_decay)
-        generator = torch.Generator().manual_seed(seed)
+        optimizer = make_optimizer(model, lr=params.lr, weight_decay=params.weight_decay)
         history: list[dict[str, float]] = []
         best: tuple[bool, float, float, int, dict[str, torch.Tensor]] | None = None
-        with seeded(seed, model):
-            for epoch in range(1, epochs + 1):
-                total = 0.0
-                for index in batches(len(data), batch_size, generator):
-                    logits = model(to_device(model, data.x[index]))
-                    margin = positive_margin(logits, owner=owner)
-                    yb = data.y[index].to(logits.device)
-                    gb = data.group[index].to(logits.device)
-                    loss = F.cross_entropy(logits, yb)
-                    soft = torch.sigmoid(margin)
-                    penalty = soft.new_zeros(())
-                    for c, label in enumerate(conditions):
-                        rows = (
-                            torch.ones_like(yb, dtype=torch.bool) if label is None else yb == label
-                        )
-                        soft_diff, present = _rate_differences(
-                            soft, gb, rows, n_groups, first, second
-                        )
-                        weight = multipliers[c].to(soft.device, soft.dtype) * present
-                        penalty = penalty + (weight * soft_diff).sum()
-                        step = (soft_diff.detach().double().cpu() - bound) * present.cpu()
-                        multipliers[c] = (multipliers[c] + multiplier_lr * step).clamp_min(0.0)
-                    objective = loss + penalty
-                    optimizer.zero_grad(set_to_none=True)
-                    objective.backward()
-                    optimizer.step()
-                    total += float(loss.detach()) * len(index)
-                mean_loss = total / len(data)
-                check_loss(mean_loss, owner=owner, epoch=epoch)
-                accuracy, gap = self._measure(model, data, criterion)
-                history.append({"loss": mean_loss, "accuracy": accuracy, "gap": gap})
-                feasible = gap <= bound
-                key = (feasible, accuracy if feasible else -gap)
-                if best is None or key > (best[0], best[1]):
-                    best = (feasible, key[1], gap, epoch, snapshot(model))
+
+        def step(batch: Batch) -> float:
+            loss = F.cross_entropy(batch.logits, batch.y)
+            soft = torch.sigmoid(batch.margin)
+            penalty = soft.new_zeros(())
+            for c, label in enumerate(conditions):
+                rows = (
+                    torch.ones_like(batch.y, dtype=torch.bool)
+                    if label is None
+                    else batch.y == label
+                )
+                soft_diff, present = _rate_differences(
+                    soft, batch.group, rows, n_groups, first, second
+                )
+                weight = multipliers[c].to(soft.device, soft.dtype) * present
+                penalty = penalty + (weight * soft_diff).sum()
+                change = (soft_diff.detach().double().cpu() - bound) * present.cpu()
+                multipliers[c] = (multipliers[c] + multiplier_lr * change).clamp_min(0.0)
+            objective = loss + penalty
+            optimizer.zero_grad(set_to_none=True)
+            objective.backward()
+            optimizer.step()
+            return float(loss.detach())
+
+        def end_epoch(epoch: int, mean_loss: float) -> None:
+            nonlocal best
+            accuracy, gap = self._measure(model, data, criterion)
+            history.append({"loss": mean_loss, "accuracy": accuracy, "gap": gap})
+            feasible = gap <= bound
+            key = (feasible, accuracy if feasible else -gap)
+            if best is None or key > (best[0], best[1]):
+                best = (feasible, key[1], gap, epoch, snapshot(model))
+
+        with seeded(params.seed, model):
+            run_epochs(
+                model,
+                data,
+                params=params,
+                owner=owner,
+                step=step,
+                end_epoch=end_epoch,
+            )
         assert best is not None
         model.load_state_dict(best[4])
         self.model_ = model
@@ -223,12 +218,7 @@ class FairnessConstrainedClassifier(ModelMitigation):
 
     @staticmethod
     def _measure(model: nn.Module, data: TrainingData, criterion: str) -> tuple[float, float]:
-        report = report_of(
-            criterion=criterion,
-            y_true=data.y.numpy(),
-            y_pred=predict_hard(model, data.x),
-            sensitive_features=data.groups.codes,
-        )
+        report = training_report(model, data, criterion=criterion)
         return report.accuracy, report.gap
 
 

@@ -8,13 +8,13 @@ from torch import nn
 from trustlab.core.checks import check_same_length
 from trustlab.core.typing import ArrayLike, FloatArray
 from trustlab.fairness._inputs import as_class_labels, as_groups
-from trustlab.fairness._training import predict_hard, training_data, weighted_fit
-from trustlab.fairness.base import (
-    ModelMitigation,
-    check_float,
-    check_int,
-    report_of,
+from trustlab.fairness._training import (
+    training_data,
+    training_params,
+    training_report,
+    weighted_fit,
 )
+from trustlab.fairness.base import ModelMitigation
 from trustlab.fairness.metrics import SensitiveFeatures
 
 __all__ = ["Reweighing", "reweighing_weights"]
@@ -143,32 +143,13 @@ class Reweighing(ModelMitigation):
         sensitive_features: SensitiveFeatures,
     ) -> Reweighing:
         owner = "Reweighing"
-        epochs = check_int(self.epochs, arg="epochs", owner=owner)
-        lr = check_float(self.lr, arg="lr", owner=owner, strict=True)
-        batch_size = check_int(self.batch_size, arg="batch_size", owner=owner)
-        weight_decay = check_float(self.weight_decay, arg="weight_decay", owner=owner)
-        seed = check_int(self.seed, arg="seed", owner=owner, low=0)
+        params = training_params(self, owner=owner)
         data = training_data(x=x, y=y, sensitive_features=sensitive_features, owner=owner)
         weights = reweighing_weights(y=data.y.numpy(), sensitive_features=sensitive_features)
-        self.history_ = weighted_fit(
-            model,
-            data,
-            weights,
-            epochs=epochs,
-            lr=lr,
-            batch_size=batch_size,
-            weight_decay=weight_decay,
-            seed=seed,
-            owner=owner,
-        )
+        self.history_ = weighted_fit(model, data, weights, params=params, owner=owner)
         self.weights_ = weights
         self.model_ = model
-        report = report_of(
-            criterion=self.criterion,
-            y_true=data.y.numpy(),
-            y_pred=predict_hard(model, data.x),
-            sensitive_features=sensitive_features,
-        )
+        report = training_report(model, data, criterion=self.criterion)
         self.gap_ = report.gap
         self.accuracy_ = report.accuracy
         return self

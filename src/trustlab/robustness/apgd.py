@@ -24,6 +24,7 @@ from trustlab.robustness.base import (
     check_n_classes,
     check_positive,
     dlr_loss,
+    expand_rows,
     flat,
     linf_box,
     normalize,
@@ -172,7 +173,7 @@ class _APGD(Attack):
             )
             size = flat(direction).norm(dim=1)
         scale = self.eps / (size + 1e-12)
-        start = x + direction * scale.reshape(-1, *([1] * (x.dim() - 1)))
+        start = x + direction * expand_rows(scale, x)
         return start.clamp_(self.bounds[0], self.bounds[1])
 
     def _step(self, work: _Work, momentum: float) -> torch.Tensor:
@@ -246,8 +247,8 @@ class _APGD(Attack):
             if i > 0:
                 # The iterate x^(i) was just evaluated: track the best loss and the increases.
                 improved = loss > work.loss_best
-                work.x_best = torch.where(_rows(improved, work.x), work.x_adv, work.x_best)
-                work.grad_best = torch.where(_rows(improved, work.x), grad, work.grad_best)
+                work.x_best = torch.where(expand_rows(improved, work.x), work.x_adv, work.x_best)
+                work.grad_best = torch.where(expand_rows(improved, work.x), grad, work.grad_best)
                 work.loss_best = torch.where(improved, loss, work.loss_best)
                 work.increases += (loss > work.loss_prev).to(torch.int64)
                 work.loss_prev = loss
@@ -284,13 +285,9 @@ class _APGD(Attack):
         work.loss_best_at_check = work.loss_best.clone()
         work.increases = torch.zeros_like(work.increases)
         work.step_size = torch.where(reduce, work.step_size / 2, work.step_size)
-        rows = _rows(reduce, work.x)
+        rows = expand_rows(reduce, work.x)
         work.x_adv = torch.where(rows, work.x_best, work.x_adv)
         work.grad = torch.where(rows, work.grad_best, work.grad)
-
-
-def _rows(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return mask.reshape(-1, *([1] * (like.dim() - 1)))
 
 
 class _UntargetedAPGD(_APGD):

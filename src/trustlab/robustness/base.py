@@ -131,6 +131,26 @@ def check_bounds(value: object, *, owner: str) -> tuple[float, float]:
     return low, high
 
 
+def check_optional_positive(value: object, *, name: str, owner: str) -> float | None:
+    """``None`` if ``value`` is None, else ``value`` checked by :func:`check_positive`."""
+    return None if value is None else check_positive(value, name=name, owner=owner)
+
+
+def positive_or_default(value: object, *, default: float, name: str, owner: str) -> float:
+    """``default`` if ``value`` is None, else ``value`` checked by :func:`check_positive`."""
+    return default if value is None else check_positive(value, name=name, owner=owner)
+
+
+def check_bool(value: object, *, message: str, owner: str) -> bool:
+    """``value`` if it is a bool; ConfigurationError otherwise.
+
+    ``message`` is the parameter's module constant, formatted with ``owner`` and ``value``.
+    """
+    if not isinstance(value, bool):
+        raise ConfigurationError(message.format(owner=owner, value=value))
+    return value
+
+
 # --------------------------------------------------------------------------------------------
 # Norms and projections
 
@@ -152,6 +172,11 @@ def per_example_norm(delta: torch.Tensor, norm: Norm) -> torch.Tensor:
 
 def _expand(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return values.reshape(-1, *([1] * (like.dim() - 1)))
+
+
+def expand_rows(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Per-example ``values`` (n,) as (n, 1, ..., 1), to broadcast against ``like`` (n, ...)."""
+    return _expand(values, like)
 
 
 def project(delta: torch.Tensor, *, norm: Norm, eps: float | torch.Tensor) -> torch.Tensor:

@@ -6,14 +6,15 @@ from typing import ClassVar
 
 import torch
 
-from trustlab.core.errors import ConfigurationError
 from trustlab.robustness.base import (
     Attack,
     CountingModel,
     Norm,
+    check_bool,
     check_bounds,
     check_int,
     check_non_negative,
+    check_optional_positive,
     check_positive,
     flat,
 )
@@ -113,7 +114,7 @@ class CarliniWagnerL2(Attack):
     ) -> None:
         owner = type(self).__name__
         self.norm = Norm.parse(norm, owner=owner, allowed=self.norms)
-        self.eps = None if eps is None else check_positive(eps, name="eps", owner=owner)
+        self.eps = check_optional_positive(eps, name="eps", owner=owner)
         self.confidence = check_non_negative(confidence, name="confidence", owner=owner)
         self.steps = check_int(steps, name="steps", owner=owner)
         self.lr = check_positive(lr, name="lr", owner=owner)
@@ -121,9 +122,7 @@ class CarliniWagnerL2(Attack):
             binary_search_steps, name="binary_search_steps", owner=owner
         )
         self.initial_const = check_positive(initial_const, name="initial_const", owner=owner)
-        if not isinstance(abort_early, bool):
-            raise ConfigurationError(MSG_ABORT.format(owner=owner, value=abort_early))
-        self.abort_early = abort_early
+        self.abort_early = check_bool(abort_early, message=MSG_ABORT, owner=owner)
         self.bounds = check_bounds(bounds, owner=owner)
         self.seed = check_int(seed, name="seed", owner=owner, low=0)
 

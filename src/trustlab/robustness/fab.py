@@ -24,9 +24,11 @@ from trustlab.robustness.base import (
     CountingModel,
     ExampleRandom,
     Norm,
+    check_bool,
     check_bounds,
     check_int,
-    check_positive,
+    check_optional_positive,
+    expand_rows,
     flat,
     per_example_norm,
 )
@@ -189,15 +191,13 @@ class _FABBase(Attack):
     ) -> None:
         owner = type(self).__name__
         self.norm = Norm.parse(norm, owner=owner, allowed=self.norms)
-        self.eps = None if eps is None else check_positive(eps, name="eps", owner=owner)
+        self.eps = check_optional_positive(eps, name="eps", owner=owner)
         self.steps = check_int(steps, name="steps", owner=owner)
         self.restarts = check_int(restarts, name="restarts", owner=owner)
         self.alpha_max = _check_range(alpha_max, MSG_ALPHA_MAX, owner, 0.0, 1.0, open_low=False)
         self.eta = _check_range(eta, MSG_ETA, owner, 1.0, math.inf, open_low=False)
         self.beta = _check_range(beta, MSG_BETA, owner, 0.0, 1.0, open_low=True)
-        if not isinstance(early_stop, bool):
-            raise ConfigurationError(MSG_EARLY_STOP.format(owner=owner, value=early_stop))
-        self.early_stop = early_stop
+        self.early_stop = check_bool(early_stop, message=MSG_EARLY_STOP, owner=owner)
         self.bounds = check_bounds(bounds, owner=owner)
         self.seed = check_int(seed, name="seed", owner=owner, low=0)
 
@@ -265,7 +265,7 @@ class _FABBase(Attack):
                 sizes = per_example_norm(moves, self.norm).clamp_min(1e-8)
                 from_current, from_origin = sizes[:n_rows], sizes[n_rows:]
                 alpha = (from_current / (from_current + from_origin)).clamp(0.0, self.alpha_max)
-                alpha = alpha.reshape(-1, *([1] * (x0.dim() - 1)))
+                alpha = expand_rows(alpha, x0)
                 d1 = moves[:n_rows].reshape(xa.shape)
                 d2 = moves[n_rows:].reshape(xa.shape)
                 moved = ((xa + self.eta * d1) * (1 - alpha) + (x0a + self.eta * d2) * alpha).clamp(
@@ -277,7 +277,7 @@ class _FABBase(Attack):
                 best[rows[better]] = moved[better]
                 best_norm[rows[better]] = size[better]
                 back = x0a + (moved - x0a) * self.beta
-                moved = torch.where(_rows_like(adversarial, moved), back, moved)
+                moved = torch.where(expand_rows(adversarial, moved), back, moved)
                 x1[rows] = moved
         return best, best_norm
 
@@ -295,10 +295,8 @@ class _FABBase(Attack):
             noise = rng.normal(
                 indices=indices, step=step, shape=shape, device=x0.device, dtype=x0.dtype
             )
-        unit = noise / per_example_norm(noise, self.norm).clamp_min(_TINY).reshape(
-            -1, *([1] * (x0.dim() - 1))
-        )
-        return 0.5 * unit * radius.reshape(-1, *([1] * (x0.dim() - 1)))
+        unit = noise / expand_rows(per_example_norm(noise, self.norm).clamp_min(_TINY), x0)
+        return 0.5 * unit * expand_rows(radius, x0)
 
     def _run_all(
         self,
@@ -374,10 +372,6 @@ def _dual_norm(grads: torch.Tensor, norm: Norm) -> torch.Tensor:
     if norm is Norm.L2:
         return grads.norm(p=2, dim=-1)
     return grads.abs().amax(dim=-1)
-
-
-def _rows_like(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return mask.reshape(-1, *([1] * (like.dim() - 1)))
 
 
 @register_attack

@@ -7,16 +7,17 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from trustlab.core.errors import ConfigurationError
 from trustlab.robustness.base import (
     Attack,
     CountingModel,
     ExampleRandom,
     Norm,
+    check_bool,
     check_bounds,
     check_int,
     check_positive,
     normalize,
+    positive_or_default,
     project_to_threat,
     random_start,
 )
@@ -87,14 +88,10 @@ class FGSM(Attack):
         owner = type(self).__name__
         self.norm = Norm.parse(norm, owner=owner, allowed=self.norms)
         self.eps = check_positive(eps, name="eps", owner=owner)
-        self.step_size = (
-            self.eps
-            if step_size is None
-            else check_positive(step_size, name="step_size", owner=owner)
+        self.step_size = positive_or_default(
+            step_size, default=self.eps, name="step_size", owner=owner
         )
-        if not isinstance(random_start, bool):
-            raise ConfigurationError(MSG_RANDOM_START.format(owner=owner, value=random_start))
-        self.random_start = random_start
+        self.random_start = check_bool(random_start, message=MSG_RANDOM_START, owner=owner)
         self.bounds = check_bounds(bounds, owner=owner)
         self.seed = check_int(seed, name="seed", owner=owner, low=0)
 

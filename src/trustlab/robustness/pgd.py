@@ -13,12 +13,14 @@ from trustlab.robustness.base import (
     CountingModel,
     ExampleRandom,
     Norm,
+    check_bool,
     check_bounds,
     check_int,
     check_positive,
     linf_box,
     margin_loss,
     normalize,
+    positive_or_default,
     project_to_threat,
     random_start,
 )
@@ -116,22 +118,19 @@ class PGD(Attack):
         self.norm = Norm.parse(norm, owner=owner, allowed=self.norms)
         self.eps = check_positive(eps, name="eps", owner=owner)
         self.steps = check_int(steps, name="steps", owner=owner)
-        self.step_size = (
-            STEP_SIZE_FACTOR * self.eps / self.steps
-            if step_size is None
-            else check_positive(step_size, name="step_size", owner=owner)
+        self.step_size = positive_or_default(
+            step_size,
+            default=STEP_SIZE_FACTOR * self.eps / self.steps,
+            name="step_size",
+            owner=owner,
         )
-        if not isinstance(random_start, bool):
-            raise ConfigurationError(MSG_RANDOM_START.format(owner=owner, value=random_start))
-        self.random_start = random_start
+        self.random_start = check_bool(random_start, message=MSG_RANDOM_START, owner=owner)
         self.restarts = check_int(restarts, name="restarts", owner=owner)
         if loss not in LOSSES:
             allowed = ", ".join(repr(name) for name in LOSSES)
             raise ConfigurationError(MSG_LOSS.format(owner=owner, allowed=allowed, value=loss))
         self.loss = loss
-        if not isinstance(early_stop, bool):
-            raise ConfigurationError(MSG_EARLY_STOP.format(owner=owner, value=early_stop))
-        self.early_stop = early_stop
+        self.early_stop = check_bool(early_stop, message=MSG_EARLY_STOP, owner=owner)
         self.bounds = check_bounds(bounds, owner=owner)
         self.seed = check_int(seed, name="seed", owner=owner, low=0)
 
@@ -207,6 +206,29 @@ class PGD(Attack):
             rng, x=x, indices=keys, step=step, norm=self.norm, eps=self.eps, bounds=self.bounds
         )
 
+    def _box(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The Linf box of :func:`linf_box` around ``x`` (unused, ``(x, x)``, for other norms)."""
+        if self.norm is Norm.LINF:
+            return linf_box(x, eps=self.eps, bounds=self.bounds)
+        return x, x
+
+    def _step(
+        self,
+        x_adv: torch.Tensor,
+        grad: torch.Tensor,
+        x: torch.Tensor,
+        *,
+        low: torch.Tensor,
+        high: torch.Tensor,
+    ) -> torch.Tensor:
+        """One ascent step from ``x_adv`` (updated in place), projected back into the threat
+        model; ``(low, high)`` is :meth:`_box` of ``x``. Runs without gradients."""
+        if self.norm is Norm.LINF:
+            x_adv.add_(grad.sign_(), alpha=self.step_size)
+            return torch.clamp(x_adv, min=low, max=high)
+        x_adv.add_(normalize(grad, self.norm), alpha=self.step_size)
+        return project_to_threat(x_adv, x, norm=self.norm, eps=self.eps, bounds=self.bounds)
+
     def _run_plain(
         self,
         *,
@@ -219,22 +241,13 @@ class PGD(Attack):
     ) -> torch.Tensor:
         """Every example, every step: the minimal loop (one forward and one backward a step)."""
         x_adv = self._start(x, keys, step)
-        linf = self.norm is Norm.LINF
-        low, high = linf_box(x, eps=self.eps, bounds=self.bounds) if linf else (x, x)
+        low, high = self._box(x)
         for _ in range(self.steps):
             x_adv.requires_grad_(True)
             loss = self._objective(model(x_adv), y, targets).sum()
             (grad,) = torch.autograd.grad(loss, x_adv)
             with torch.no_grad():
-                x_adv = x_adv.detach()
-                if linf:
-                    x_adv.add_(grad.sign_(), alpha=self.step_size)
-                    x_adv = torch.clamp(x_adv, min=low, max=high)
-                else:
-                    x_adv.add_(normalize(grad, self.norm), alpha=self.step_size)
-                    x_adv = project_to_threat(
-                        x_adv, x, norm=self.norm, eps=self.eps, bounds=self.bounds
-                    )
+                x_adv = self._step(x_adv.detach(), grad, x, low=low, high=high)
         return x_adv.detach()
 
     def _run_early_stop(
@@ -255,8 +268,7 @@ class PGD(Attack):
         out = x.clone()
         rows = torch.arange(x.shape[0], device=x.device)
         x_adv = self._start(x, keys, step)
-        linf = self.norm is Norm.LINF
-        low, high = linf_box(x, eps=self.eps, bounds=self.bounds) if linf else (x, x)
+        low, high = self._box(x)
         for _ in range(self.steps):
             x_adv.requires_grad_(True)
             logits = model(x_adv)
@@ -274,14 +286,7 @@ class PGD(Attack):
                     low, high = low[keep], high[keep]
                     if targets is not None:
                         targets = targets[keep]
-                if linf:
-                    x_adv.add_(grad.sign_(), alpha=self.step_size)
-                    x_adv = torch.clamp(x_adv, min=low, max=high)
-                else:
-                    x_adv.add_(normalize(grad, self.norm), alpha=self.step_size)
-                    x_adv = project_to_threat(
-                        x_adv, x, norm=self.norm, eps=self.eps, bounds=self.bounds
-                    )
+                x_adv = self._step(x_adv, grad, x, low=low, high=high)
         out[rows] = x_adv
         return out
 

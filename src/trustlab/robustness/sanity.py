@@ -63,6 +63,7 @@ from trustlab.robustness.base import (
     check_int,
     check_positive,
     eval_mode,
+    expand_rows,
     per_example_norm,
 )
 from trustlab.robustness.pgd import PGD
@@ -653,7 +654,7 @@ def _noise(
         return torch.where(u < 0.5, -eps, eps).to(like.dtype)
     direction = rng.normal(indices=keys, step=draw, shape=shape, dtype=like.dtype)
     size = per_example_norm(direction, norm).clamp_min(1e-12)
-    return direction / size.reshape(-1, *([1] * (like.dim() - 1))) * eps
+    return direction / expand_rows(size, like) * eps
 
 
 def _monotone_flag(

@@ -10,6 +10,7 @@ only the queries it needs.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import ClassVar
 
@@ -95,6 +96,12 @@ def stripe_pattern(size: int) -> torch.Tensor:
     return pattern / pattern.norm().clamp_min(_TINY)
 
 
+@functools.lru_cache(maxsize=64)
+def _cached_pattern(size: int) -> torch.Tensor:
+    """:func:`stripe_pattern`, built once per size (the L2 steps reuse a few sizes)."""
+    return stripe_pattern(size)
+
+
 class _SquareBase(Attack):
     norms: ClassVar[tuple[Norm, ...]] = (Norm.LINF, Norm.L2)
     eps: float
@@ -137,11 +144,9 @@ class _SquareBase(Attack):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One query: (margin > 0 while the attack has not succeeded, loss to minimise)."""
         logits = model(x)
-        rows = torch.arange(x.shape[0], device=x.device)
-        own = logits[rows, labels]
-        others = logits.clone()
-        others[rows, labels] = -math.inf
-        best_other = others.amax(dim=1)
+        column = labels[:, None]
+        own = logits.gather(1, column).squeeze(1)
+        best_other = logits.scatter(1, column, -math.inf).amax(dim=1)
         if self.targeted:
             return best_other - own, F.cross_entropy(logits, labels, reduction="none")
         margin = own - best_other
@@ -203,36 +208,91 @@ class _SquareBase(Attack):
         base_step = restart * (self.n_queries + 1)
         x_best = self._initial_point(x, indices, rng, base_step)
         margin_min, loss_min = self._margin_and_loss(model, x_best, labels)
-        block = torch.empty(0)
+        # The working set: the examples not broken yet, compacted whenever one breaks, so a
+        # step gathers nothing and queries only the examples still being attacked.
+        rows = (margin_min > 0).nonzero().squeeze(1)
+        work_x, work_best, work_labels = x[rows], x_best[rows], labels[rows]
+        work_margin, work_loss = margin_min[rows], loss_min[rows]
+        steps: tuple[torch.Tensor, ...] = ()
         for iteration in range(self.n_queries - 1):
-            rows = (margin_min > 0).nonzero().squeeze(1)
             if rows.numel() == 0:
                 break
-            if iteration % _BLOCK == 0:
-                # The random numbers of the next _BLOCK steps of every example, in one draw:
-                # per step, the square's top and left, the second square's top and left (L2),
-                # the L2 pattern's orientation, then one sign per channel.
-                block = rng.uniform(
-                    indices=indices,
-                    step=base_step + 1 + iteration // _BLOCK,
-                    shape=(_BLOCK, 5 + x.shape[1]),
-                    dtype=torch.float64,
-                ).to(x.device)
-            draws = block[rows, iteration % _BLOCK]
-            p = p_schedule(iteration, p_init=self.p_init, n_queries=self.n_queries)
-            x_rows = x[rows]
+            step = iteration % _BLOCK
+            if step == 0:
+                steps = self._block(
+                    rng,
+                    indices[rows.cpu()],
+                    base_step + 1 + iteration // _BLOCK,
+                    iteration,
+                    work_x,
+                )
             if self.norm is Norm.LINF:
-                x_new = self._linf_candidate(x_rows, x_best[rows], draws, p)
+                x_new = self._linf_candidate(work_x, work_best, steps[0][:, step])
             else:
-                x_new = self._l2_candidate(x_rows, x_best[rows], draws, p)
-            margin, loss = self._margin_and_loss(model, x_new, labels[rows])
-            lower = loss < loss_min[rows]
-            loss_min[rows] = torch.where(lower, loss, loss_min[rows])
+                p = p_schedule(iteration, p_init=self.p_init, n_queries=self.n_queries)
+                x_new = self._l2_candidate(work_x, work_best, steps[0][:, step], p)
+            margin, loss = self._margin_and_loss(model, x_new, work_labels)
+            lower = loss < work_loss
+            work_loss = torch.where(lower, loss, work_loss)
             accept = lower | (margin <= 0)
-            margin_min[rows] = torch.where(accept, margin, margin_min[rows])
-            accepted = rows[accept]
-            x_best[accepted] = x_new[accept]
+            work_margin = torch.where(accept, margin, work_margin)
+            work_best = torch.where(accept[:, None, None, None], x_new, work_best)
+            done = work_margin <= 0
+            if bool(done.any()):
+                finished = rows[done]
+                x_best[finished] = work_best[done]
+                margin_min[finished] = work_margin[done]
+                keep = ~done
+                rows, work_x, work_best, work_labels = (
+                    rows[keep],
+                    work_x[keep],
+                    work_best[keep],
+                    work_labels[keep],
+                )
+                work_margin, work_loss = work_margin[keep], work_loss[keep]
+                steps = tuple(t[keep] for t in steps)
+        x_best[rows] = work_best
+        margin_min[rows] = work_margin
         return x_best, margin_min
+
+    def _block(
+        self,
+        rng: ExampleRandom,
+        indices: torch.Tensor,
+        step: int,
+        first: int,
+        x: torch.Tensor,
+    ) -> tuple[torch.Tensor, ...]:
+        """The random numbers of the next _BLOCK steps of the examples ``indices``, one draw.
+
+        Per step: the square's top and left, the second square's top and left (L2), the L2
+        pattern's orientation, then one sign per channel. L2 gets them raw, shaped
+        (m, _BLOCK, 5 + channels); Linf gets each step's window already built, as the update
+        ``(m, _BLOCK, channels, h, w)`` of +-2 eps inside the window and 0 outside.
+        """
+        draws = rng.uniform(
+            indices=indices, step=step, shape=(_BLOCK, 5 + x.shape[1]), dtype=torch.float64
+        ).to(x.device)
+        if self.norm is Norm.L2:
+            return (draws,)
+        height, width = x.shape[2:]
+        sizes = [
+            self._square_size(
+                p_schedule(first + k, p_init=self.p_init, n_queries=self.n_queries), x, minimum=1
+            )
+            for k in range(_BLOCK)
+        ]
+        size = torch.tensor(sizes, device=x.device)
+        top = torch.floor(draws[:, :, 0] * (height - size)).long()
+        left = torch.floor(draws[:, :, 1] * (width - size)).long()
+        r = torch.arange(height, device=x.device)
+        c = torch.arange(width, device=x.device)
+        end_top, end_left = (top + size)[..., None], (left + size)[..., None]
+        in_rows = (r >= top[..., None]) & (r < end_top)
+        in_cols = (c >= left[..., None]) & (c < end_left)
+        window = (in_rows[..., :, None] & in_cols[..., None, :])[:, :, None].to(x.dtype)
+        signs = torch.where(draws[:, :, 5:] < 0.5, -1.0, 1.0).to(x.dtype)[..., None, None]
+        return (window * (2 * self.eps) * signs,)
 
     def _signs(
         self,
@@ -256,7 +316,7 @@ class _SquareBase(Attack):
             return (x + self.eps * signs).clamp(low, high)
         size = max(height // 5, 1)
         offset = (height - 5 * size) // 2
-        pattern = stripe_pattern(size).to(device=x.device, dtype=x.dtype)
+        pattern = _cached_pattern(size).to(device=x.device, dtype=x.dtype)
         delta = torch.zeros_like(x)
         grid_rows, grid_cols = height // size, width // size
         # Per window: one sign per channel and the pattern's orientation, in one draw.
@@ -304,14 +364,10 @@ class _SquareBase(Attack):
         return signs[:, :, None, None]
 
     def _linf_candidate(
-        self, x: torch.Tensor, x_best: torch.Tensor, draws: torch.Tensor, p: float
+        self, x: torch.Tensor, x_best: torch.Tensor, update: torch.Tensor
     ) -> torch.Tensor:
         low, high = self.bounds
-        size = self._square_size(p, x, minimum=1)
-        top, left = self._corner(draws, 0, size, x)
-        window = _window_mask(top, left, size, x)
-        signs = self._channel_signs(draws, x)
-        candidate = x_best + window * (2 * self.eps) * signs
+        candidate = x_best + update
         candidate = torch.minimum(torch.maximum(candidate, x - self.eps), x + self.eps)
         return candidate.clamp(low, high)
 
@@ -333,7 +389,7 @@ class _SquareBase(Attack):
         norm_image = _l2(delta)
         union = torch.maximum(_window_mask(top, left, size, x), _window_mask(top2, left2, size, x))
         norm_windows = _l2(delta * union)
-        pattern = stripe_pattern(size).to(device=x.device, dtype=x.dtype)
+        pattern = _cached_pattern(size).to(device=x.device, dtype=x.dtype)
         flips = draws[:, 4]
         oriented = torch.where((flips > 0.5)[:, None, None], pattern.T[None], pattern[None])
         signs = self._channel_signs(draws, x)

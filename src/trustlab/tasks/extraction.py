@@ -72,16 +72,23 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from trustlab.core.checks import compute_logits, model_device_and_dtype
-from trustlab.core.data import load_dataset, save_npz
+from trustlab.core.data import save_npz
 from trustlab.core.errors import ConfigurationError, DataError, SubmissionError, TrustlabError
-from trustlab.core.metrics import bootstrap_ci
-from trustlab.core.models import build_model, list_architectures
-from trustlab.core.training import accuracy, fit_classifier, seed_everything
+from trustlab.core.models import build_model
+from trustlab.core.training import accuracy, fit_classifier
 from trustlab.core.weights import load_model, save_model
+from trustlab.tasks._scoring import bootstrap_interval, mean, score_parts
+from trustlab.tasks._training import (
+    architecture_arguments,
+    epoch_progress,
+    load_arrays,
+    seeded_single_thread,
+)
 from trustlab.tasks.base import FormField, ProgressFn, ScoreResult, TaskKind, TaskPaths
 from trustlab.tasks.model_submission import (
     MODEL_NAME_FIELD,
     ArchitectureChoice,
+    check_architecture_name,
     check_architectures,
     chosen_architecture,
     load_submitted_model,
@@ -758,11 +765,7 @@ class ModelExtraction(TaskKind):
                 f"field 'metric': {spec.metric!r} cannot rank this task (the leaderboard ranks "
                 f"higher scores first); use one of {', '.join(usable)}"
             )
-        if params.victim not in list_architectures():
-            problems.append(
-                f"field 'params.victim': unknown architecture {params.victim!r}; use one of "
-                f"{', '.join(list_architectures())}"
-            )
+        problems += check_architecture_name(params.victim, field="params.victim")
         problems += check_architectures(params.architectures, field="params.architectures")
         defence = params.defence
         if defence is not None:
@@ -831,9 +834,7 @@ class ModelExtraction(TaskKind):
 
     def build(self, spec: TaskSpec, *, paths: TaskPaths, progress: ProgressFn) -> None:
         params = self._params(spec)
-        data = load_dataset(spec.dataset)
-        x = np.asarray(data.x, dtype=np.float32)
-        y = np.asarray(data.y, dtype=np.int64)
+        x, y = load_arrays(spec.dataset)
         needed = params.n_train + params.n_eval + 1
         if len(x) < needed:
             raise ConfigurationError(
@@ -848,13 +849,8 @@ class ModelExtraction(TaskKind):
             pool = pool[: params.n_pool]
 
         progress(f"training the victim ({params.victim}) on {len(train)} examples")
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            seed_everything(spec.seed)
-            arguments = dict(params.victim_arguments)
-            if params.victim == "mlp" and "in_features" not in arguments:
-                arguments["in_features"] = int(np.prod(x.shape[1:]))
+        with seeded_single_thread(spec.seed):
+            arguments = architecture_arguments(params.victim, params.victim_arguments, x=x)
             if params.victim == "mlp" and "num_classes" not in arguments:
                 arguments["num_classes"] = int(y.max()) + 1
             victim = build_model(params.victim, arguments=arguments)
@@ -867,9 +863,7 @@ class ModelExtraction(TaskKind):
                 batch_size=params.batch_size,
                 weight_decay=params.weight_decay,
                 seed=spec.seed,
-                progress=lambda epoch, loss: progress(
-                    f"epoch {epoch}/{params.epochs}, training loss {loss:.4f}"
-                ),
+                progress=epoch_progress(progress, epochs=params.epochs),
             )
             test_acc = accuracy(victim, x[evaluation], y[evaluation])
             raw = compute_logits(
@@ -878,8 +872,6 @@ class ModelExtraction(TaskKind):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(spec.seed)
                 sample = params.architectures[0].build()
-        finally:
-            torch.set_num_threads(threads)
         progress(f"victim accuracy on the hidden inputs: {test_acc:.3f}")
 
         output_dim = int(raw.shape[1])
@@ -986,30 +978,25 @@ class ModelExtraction(TaskKind):
             scale = float(answers["scale"])
         stolen = self._stolen_outputs(params, paths=paths, file=file, fields=fields, x=x)
         primary = spec.metric or self.default_metric(spec)
-        parts: dict[str, dict[str, Any]] = {}
-        for part, mask in (("public", public), ("private", ~public)):
+
+        def part_metrics(mask: np.ndarray) -> dict[str, Any]:
             if params.is_classifier:
-                parts[part] = classifier_metrics(
+                return classifier_metrics(
                     stolen_labels=stolen[mask].argmax(axis=1),
                     victim_labels=victim_labels[mask],
                     true_labels=y[mask],
                     resamples=params.bootstrap_resamples,
                     seed=spec.seed,
                 )
-            else:
-                parts[part] = embedding_metrics(
-                    stolen=stolen[mask],
-                    victim=victim_outputs[mask],
-                    scale=scale,
-                    resamples=params.bootstrap_resamples,
-                    seed=spec.seed,
-                )
-        return ScoreResult(
-            public_score=parts["public"][primary],
-            private_score=parts["private"][primary],
-            public_metrics=parts["public"],
-            private_metrics=parts["private"],
-        )
+            return embedding_metrics(
+                stolen=stolen[mask],
+                victim=victim_outputs[mask],
+                scale=scale,
+                resamples=params.bootstrap_resamples,
+                seed=spec.seed,
+            )
+
+        return score_parts(public, part_metrics, primary=primary)
 
 
 def _forward(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
@@ -1052,10 +1039,6 @@ def _library_problems(
     return []
 
 
-def _mean(values: np.ndarray) -> float:
-    return float(np.mean(values))
-
-
 def classifier_metrics(
     *,
     stolen_labels: np.ndarray,
@@ -1072,10 +1055,9 @@ def classifier_metrics(
         "n": len(same),
     }
     if resamples > 0:
-        ci = bootstrap_ci(
-            lambda values: _mean(values), arrays={"values": same}, n_resamples=resamples, seed=seed
+        result["agreement_ci95"] = bootstrap_interval(
+            mean, arrays={"values": same}, resamples=resamples, seed=seed
         )
-        result["agreement_ci95"] = [float(ci.low), float(ci.high)]
     return result
 
 
@@ -1094,8 +1076,9 @@ def embedding_metrics(
         "n": len(distances),
     }
     if resamples > 0:
-        ci = bootstrap_ci(fidelity, arrays={"values": distances}, n_resamples=resamples, seed=seed)
-        result["l2_fidelity_ci95"] = [float(ci.low), float(ci.high)]
+        result["l2_fidelity_ci95"] = bootstrap_interval(
+            fidelity, arrays={"values": distances}, resamples=resamples, seed=seed
+        )
     return result
 
 

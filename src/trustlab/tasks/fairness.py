@@ -88,10 +88,11 @@ from trustlab.core.checks import model_device_and_dtype
 from trustlab.core.data import TabularDataset, load_adult, save_npz
 from trustlab.core.data.adult import ADULT_DROPPED, ADULT_LABELS, ADULT_SCHEMA
 from trustlab.core.errors import ConfigurationError, SubmissionError
-from trustlab.core.metrics import bootstrap_ci
-from trustlab.core.training import fit_classifier, seed_everything
+from trustlab.core.training import fit_classifier
 from trustlab.core.weights import save_model
 from trustlab.fairness import demographic_parity_difference, equalized_odds_difference
+from trustlab.tasks._scoring import bootstrap_interval, score_parts, stratified_public_mask
+from trustlab.tasks._training import epoch_progress, seeded_single_thread
 from trustlab.tasks.base import FormField, ProgressFn, ScoreResult, TaskKind, TaskPaths
 from trustlab.tasks.model_submission import (
     MODEL_NAME_FIELD,
@@ -407,10 +408,9 @@ def part_metrics(
     }
     if resamples > 0:
         for name, metric in (("score", score), ("accuracy", _accuracy), ("dp_gap", _dp_gap)):
-            ci = bootstrap_ci(
-                metric, arrays=arrays, n_resamples=resamples, seed=seed, stratify="group"
+            result[f"{name}_ci95"] = bootstrap_interval(
+                metric, arrays=arrays, resamples=resamples, seed=seed, stratify="group"
             )
-            result[f"{name}_ci95"] = [float(ci.low), float(ci.high)]
     rates = _rates(y_pred == 1, group)
     for code, size in sizes.items():
         if size >= min_group_size:
@@ -434,12 +434,7 @@ class Fairness(TaskKind):
         "named in the form field 'model_name'; the model maps encoded Adult rows (n, D) to "
         "logits (n, 2), column 1 meaning '>50K'."
     )
-    form_fields = (
-        FormField(
-            name=MODEL_NAME_FIELD,
-            description="The architecture of the submitted weights, one of the task's list.",
-        ),
-    )
+    form_fields = (model_name_field(()),)
 
     def _params(self, spec: TaskSpec) -> FairnessParams:
         params = self.params_model.model_validate(spec.params)
@@ -506,7 +501,7 @@ class Fairness(TaskKind):
         x_test, y_test = test.x[test_rows], test.y[test_rows]
         codes_test = {name: test.sensitive[name][test_rows] for name in params.attributes}
         group_test = group_codes(codes_test, labels)
-        public = _public_mask(group_test * 2 + y_test, spec.public_fraction, rng)
+        public = stratified_public_mask(group_test * 2 + y_test, spec.public_fraction, rng)
         for part, mask in (("public", public), ("private", ~public)):
             _, counts = np.unique(group_test[mask], return_counts=True)
             scored = int(np.sum(counts >= params.min_group_size))
@@ -520,10 +515,7 @@ class Fairness(TaskKind):
         choice = params.baseline_choice()
         recipe = params.baseline
         progress(f"training the baseline ({choice.name}) on {len(train_rows)} rows")
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            seed_everything(spec.seed)
+        with seeded_single_thread(spec.seed):
             model = choice.build()
             fit_classifier(
                 model,
@@ -534,13 +526,9 @@ class Fairness(TaskKind):
                 batch_size=recipe.batch_size,
                 weight_decay=recipe.weight_decay,
                 seed=spec.seed,
-                progress=lambda epoch, loss: progress(
-                    f"epoch {epoch}/{recipe.epochs}, training loss {loss:.4f}"
-                ),
+                progress=epoch_progress(progress, epochs=recipe.epochs),
             )
             predicted = _predict(model, x_train)
-        finally:
-            torch.set_num_threads(threads)
         group_train = group_codes(codes_train, labels)
         _, train_sizes = np.unique(group_train, return_counts=True)
         enough = int(np.sum(train_sizes >= params.min_group_size)) >= 2
@@ -617,8 +605,9 @@ class Fairness(TaskKind):
         group = group_codes(codes, labels)
         names = group_names(labels)
         predicted = _predict(model, x)
-        parts = {
-            part: part_metrics(
+        return score_parts(
+            public,
+            lambda mask: part_metrics(
                 y_true=y[mask],
                 y_pred=predicted[mask],
                 group=group[mask],
@@ -628,15 +617,8 @@ class Fairness(TaskKind):
                 min_group_size=params.min_group_size,
                 resamples=params.bootstrap_resamples,
                 seed=spec.seed,
-            )
-            for part, mask in (("public", public), ("private", ~public))
-        }
-        primary = spec.metric or "score"
-        return ScoreResult(
-            public_score=parts["public"][primary],
-            private_score=parts["private"][primary],
-            public_metrics=parts["public"],
-            private_metrics=parts["private"],
+            ),
+            primary=spec.metric or "score",
         )
 
 
@@ -665,16 +647,6 @@ def _subsample(
             MSG_TOO_MANY_ROWS.format(field=field, got=wanted, split=split, available=n)
         )
     return np.sort(rng.choice(n, size=wanted, replace=False)).astype(np.int64)
-
-
-def _public_mask(strata: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """``round(fraction * size)`` rows of every stratum, drawn at random, are public."""
-    public = np.zeros(len(strata), dtype=bool)
-    for value in np.unique(strata):
-        where = np.flatnonzero(strata == value)
-        chosen = rng.choice(where, size=round(len(where) * fraction), replace=False)
-        public[chosen] = True
-    return public
 
 
 def _shape_problem(model: nn.Module, *, n_features: int) -> str:

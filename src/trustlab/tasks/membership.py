@@ -36,13 +36,21 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from trustlab.core.data import load_dataset, save_npz
+from trustlab.core.data import save_npz
 from trustlab.core.errors import ConfigurationError, SubmissionError
-from trustlab.core.metrics import auc, bootstrap_ci, tpr_at_fpr, tpr_at_fprs
-from trustlab.core.models import build_model, list_architectures
-from trustlab.core.training import accuracy, fit_classifier, seed_everything
+from trustlab.core.metrics import auc, tpr_at_fpr, tpr_at_fprs
+from trustlab.core.models import build_model
+from trustlab.core.training import accuracy, fit_classifier
 from trustlab.core.weights import save_model
+from trustlab.tasks._scoring import bootstrap_interval, score_parts, stratified_public_mask
+from trustlab.tasks._training import (
+    architecture_arguments,
+    epoch_progress,
+    load_arrays,
+    seeded_single_thread,
+)
 from trustlab.tasks.base import ProgressFn, ScoreResult, TaskKind, TaskPaths
+from trustlab.tasks.model_submission import check_architecture_name
 from trustlab.tasks.registry import register_kind
 from trustlab.tasks.spec import TaskSpec
 
@@ -220,20 +228,12 @@ class MembershipInference(TaskKind):
     def check_spec(self, spec: TaskSpec) -> list[str]:
         problems = super().check_spec(spec)
         params = self._params(spec)
-        if params.architecture not in list_architectures():
-            problems.append(
-                f"field 'params.architecture': unknown architecture {params.architecture!r}; "
-                f"use one of {', '.join(list_architectures())}"
-            )
+        problems += check_architecture_name(params.architecture, field="params.architecture")
         return problems
 
     def build(self, spec: TaskSpec, *, paths: TaskPaths, progress: ProgressFn) -> None:
-        import torch
-
         params = self._params(spec)
-        data = load_dataset(spec.dataset)
-        x = np.asarray(data.x, dtype=np.float32)
-        y = np.asarray(data.y, dtype=np.int64)
+        x, y = load_arrays(spec.dataset)
         cand_in = params.n_candidate_members
         cand_out = params.n_candidates - cand_in
         half_cal = params.n_calibration // 2
@@ -249,13 +249,10 @@ class MembershipInference(TaskKind):
         population = np.sort(order[needed:])
 
         progress(f"training the target ({params.architecture}) on {len(members)} members")
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            seed_everything(spec.seed)
-            arguments = dict(params.architecture_arguments)
-            if params.architecture == "mlp" and "in_features" not in arguments:
-                arguments["in_features"] = int(np.prod(x.shape[1:]))
+        with seeded_single_thread(spec.seed):
+            arguments = architecture_arguments(
+                params.architecture, params.architecture_arguments, x=x
+            )
             model = build_model(params.architecture, arguments=arguments)
             fit_classifier(
                 model,
@@ -266,14 +263,10 @@ class MembershipInference(TaskKind):
                 batch_size=params.batch_size,
                 weight_decay=params.weight_decay,
                 seed=spec.seed,
-                progress=lambda epoch, loss: progress(
-                    f"epoch {epoch}/{params.epochs}, training loss {loss:.4f}"
-                ),
+                progress=epoch_progress(progress, epochs=params.epochs),
             )
             train_acc = accuracy(model, x[members], y[members])
             test_acc = accuracy(model, x[non_members], y[non_members])
-        finally:
-            torch.set_num_threads(threads)
         progress(f"target accuracy: members {train_acc:.3f}, non-members {test_acc:.3f}")
 
         paths.public.mkdir(parents=True, exist_ok=True)
@@ -298,11 +291,7 @@ class MembershipInference(TaskKind):
         )
         save_npz(paths.public / "population.npz", x=x[population], y=y[population])
 
-        public = np.zeros(len(ids), dtype=bool)
-        for label in (0, 1):
-            where = np.flatnonzero(cand_member == label)
-            chosen = rng.choice(where, size=round(len(where) * spec.public_fraction), replace=False)
-            public[chosen] = True
+        public = stratified_public_mask(cand_member, spec.public_fraction, rng)
         save_npz(paths.hidden / "answers.npz", ids=ids, member=cand_member, public=public)
 
         sample = rng.random(len(ids))
@@ -337,21 +326,17 @@ class MembershipInference(TaskKind):
         scores = read_scores(_decode(file.read_bytes()), candidate_ids=ids)
         values = np.array([scores[i] for i in ids.tolist()], dtype=np.float64)
         primary = spec.metric or _metric_name(params.fprs[0])
-        parts = {}
-        for part, mask in (("public", public), ("private", ~public)):
-            parts[part] = _metrics(
+        return score_parts(
+            public,
+            lambda mask: _metrics(
                 y_true=member[mask].astype(np.int64),
                 scores=values[mask],
                 fprs=params.fprs,
                 primary=primary,
                 resamples=params.bootstrap_resamples,
                 seed=spec.seed,
-            )
-        return ScoreResult(
-            public_score=parts["public"][primary],
-            private_score=parts["private"][primary],
-            public_metrics=parts["public"],
-            private_metrics=parts["private"],
+            ),
+            primary=primary,
         )
 
 
@@ -383,14 +368,13 @@ def _metrics(
     result["auc"] = float(auc(y_true=y_true, scores=scores))
     if resamples > 0:
         for name in dict.fromkeys([primary, "auc"]):
-            ci = bootstrap_ci(
+            result[f"{name}_ci95"] = bootstrap_interval(
                 _metric_fn(name),
                 arrays={"y_true": y_true, "scores": scores},
-                n_resamples=resamples,
+                resamples=resamples,
                 seed=seed,
                 stratify="y_true",
             )
-            result[f"{name}_ci95"] = [float(ci.low), float(ci.high)]
     return result
 
 

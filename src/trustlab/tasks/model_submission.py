@@ -72,6 +72,14 @@ class ArchitectureChoice(BaseModel):
         return build_model(self.registry_name, arguments=self.arguments)
 
 
+def check_architecture_name(name: str, *, field: str) -> list[str]:
+    """The spec problem of a registry name that is not a registered architecture, if any."""
+    known = list_architectures()
+    if name in known:
+        return []
+    return [f"field '{field}': unknown architecture {name!r}; use one of {', '.join(known)}"]
+
+
 def check_architectures(choices: Sequence[ArchitectureChoice], *, field: str) -> list[str]:
     """Spec problems in a list of architecture choices (for :meth:`TaskKind.check_spec`)."""
     problems: list[str] = []

@@ -33,10 +33,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from trustlab.core.data import load_dataset, save_npz
+from trustlab.core.data import save_npz
 from trustlab.core.errors import ConfigurationError, SubmissionError, TrustlabError
-from trustlab.core.metrics import bootstrap_ci
-from trustlab.core.training import fit_classifier, predict_logits, seed_everything
+from trustlab.core.training import fit_classifier, predict_logits
 from trustlab.core.weights import save_model
 from trustlab.robustness import (
     Attack,
@@ -48,6 +47,8 @@ from trustlab.robustness import (
     run_sanity_checks,
 )
 from trustlab.robustness.autoattack import RAND_ATTACKS, STANDARD_ATTACKS
+from trustlab.tasks._scoring import bootstrap_interval, mean, score_parts
+from trustlab.tasks._training import load_arrays, seeded_single_thread
 from trustlab.tasks.base import FormField, ProgressFn, ScoreResult, TaskKind, TaskPaths
 from trustlab.tasks.model_submission import (
     ArchitectureChoice,
@@ -244,12 +245,8 @@ class Robustness(TaskKind):
     # ----------------------------------------------------------------------------------------
 
     def build(self, spec: TaskSpec, *, paths: TaskPaths, progress: ProgressFn) -> None:
-        import torch
-
         params = self._params(spec)
-        data = load_dataset(spec.dataset)
-        x = np.asarray(data.x, dtype=np.float32)
-        y = np.asarray(data.y, dtype=np.int64)
+        x, y = load_arrays(spec.dataset)
         if x.ndim < 3 or float(x.min()) < 0.0 or float(x.max()) > 1.0:
             raise ConfigurationError(MSG_NOT_IMAGES.format(dataset=spec.dataset))
         if len(x) - params.n_eval < MIN_TRAIN:
@@ -267,10 +264,7 @@ class Robustness(TaskKind):
 
         choice = params.architectures[0]
         progress(f"training the baseline ({choice.name}) on {len(train)} examples")
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            seed_everything(spec.seed)
+        with seeded_single_thread(spec.seed):
             model = choice.build()
             fit_classifier(
                 model,
@@ -281,8 +275,6 @@ class Robustness(TaskKind):
                 seed=spec.seed,
             )
             logits = predict_logits(model, x[hidden])
-        finally:
-            torch.set_num_threads(threads)
         baseline_acc = float((logits.argmax(dim=1).numpy() == y[hidden]).mean())
         progress(f"baseline clean accuracy on the hidden set: {baseline_acc:.3f}")
 
@@ -353,9 +345,9 @@ class Robustness(TaskKind):
             )
         robust = evaluation.robust.numpy()
         broken_by = evaluation.broken_by.numpy()
-        parts: dict[str, dict[str, Any]] = {}
-        for part, mask in (("public", public), ("private", ~public)):
-            parts[part] = _part_metrics(
+
+        def part_metrics(mask: np.ndarray) -> dict[str, Any]:
+            metrics = _part_metrics(
                 params=params,
                 clean_correct=clean_correct[mask],
                 robust=robust[mask],
@@ -363,27 +355,18 @@ class Robustness(TaskKind):
                 names=list(evaluation.attacks),
                 seed=spec.seed,
             )
-            parts[part].update(
+            metrics.update(
                 forwards=evaluation.forwards,
                 backwards=evaluation.backwards,
                 sanity_flags=[] if report is None else report.failed,
             )
-        notes = _notes(report)
-        return ScoreResult(
-            public_score=parts["public"]["score"],
-            private_score=parts["private"]["score"],
-            public_metrics=parts["public"],
-            private_metrics=parts["private"],
-            notes=notes,
-        )
+            return metrics
+
+        return score_parts(public, part_metrics, primary="score", notes=_notes(report))
 
 
 # --------------------------------------------------------------------------------------------
 # The evaluation
-
-
-def _mean(values: np.ndarray) -> float:
-    return float(np.mean(values))
 
 
 def _part_metrics(
@@ -407,13 +390,12 @@ def _part_metrics(
         result[f"broken_by_{name}"] = float(np.mean(broken_by == index))
     if params.bootstrap_resamples > 0:
         for name, values in (("clean_accuracy", clean_correct), ("robust_accuracy", robust)):
-            ci = bootstrap_ci(
-                _mean,
+            result[f"{name}_ci95"] = bootstrap_interval(
+                mean,
                 arrays={"values": values.astype(np.float64)},
-                n_resamples=params.bootstrap_resamples,
+                resamples=params.bootstrap_resamples,
                 seed=seed,
             )
-            result[f"{name}_ci95"] = [float(ci.low), float(ci.high)]
     return result
 
 

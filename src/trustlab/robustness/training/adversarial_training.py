@@ -8,9 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trustlab.core.errors import ConfigurationError
-from trustlab.robustness.base import Norm, check_int, check_positive
-from trustlab.robustness.training.base import AdversarialTrainer, inner_pgd
+from trustlab.robustness.base import Norm, check_bool, check_int, positive_or_default
+from trustlab.robustness.training.base import AdversarialTrainer
 
 __all__ = ["PGDAdversarialTraining"]
 
@@ -102,14 +101,13 @@ class PGDAdversarialTraining(AdversarialTrainer):
             seed=seed,
         )
         self.steps = check_int(steps, name="steps", owner=owner)
-        self.step_size = (
-            STEP_SIZE_FACTOR * self.eps / self.steps
-            if step_size is None
-            else check_positive(step_size, name="step_size", owner=owner)
+        self.step_size = positive_or_default(
+            step_size,
+            default=STEP_SIZE_FACTOR * self.eps / self.steps,
+            name="step_size",
+            owner=owner,
         )
-        if not isinstance(random_start, bool):
-            raise ConfigurationError(MSG_RANDOM_START.format(value=random_start))
-        self.random_start = random_start
+        self.random_start = check_bool(random_start, message=MSG_RANDOM_START, owner=owner)
 
     def _loss(
         self,
@@ -122,23 +120,8 @@ class PGDAdversarialTraining(AdversarialTrainer):
     ) -> torch.Tensor:
         start = x
         if self.random_start:
-            delta = self._random().ball(
-                indices=indices, step=epoch, like=x, norm=self.norm, eps=self.eps
-            )
-            start = self._clip(x + delta, x)
-
-        def objective(logits: torch.Tensor) -> torch.Tensor:
-            return F.cross_entropy(logits, y, reduction="sum")
-
-        x_adv = inner_pgd(
-            model=model,
-            x=x,
-            objective=objective,
-            start=start,
-            norm=self.norm,
-            eps=self.eps,
-            step_size=self.step_size,
-            steps=self.steps,
-            bounds=self.bounds,
+            start = self._ball_start(x, indices=indices, step=epoch)
+        x_adv = self._ce_ascent(
+            model, x, y, start=start, step_size=self.step_size, steps=self.steps
         )
         return F.cross_entropy(model(x_adv), y)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from trustlab.core.checks import (
@@ -372,6 +373,55 @@ class AdversarialTrainer(abc.ABC):
 
     def _random(self) -> ExampleRandom:
         return ExampleRandom(seed=self.seed)
+
+    def _ball_start(self, x: torch.Tensor, *, indices: torch.Tensor, step: int) -> torch.Tensor:
+        """``x`` plus a uniform random point of the ball, keyed by ``(indices, step)``, clipped."""
+        delta = self._random().ball(
+            indices=indices, step=step, like=x, norm=self.norm, eps=self.eps
+        )
+        return self._clip(x + delta, x)
+
+    def _ascend(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        *,
+        objective: Callable[[torch.Tensor], torch.Tensor],
+        start: torch.Tensor,
+        step_size: float,
+        steps: int,
+    ) -> torch.Tensor:
+        """:func:`inner_pgd` inside this trainer's threat model."""
+        return inner_pgd(
+            model=model,
+            x=x,
+            objective=objective,
+            start=start,
+            norm=self.norm,
+            eps=self.eps,
+            step_size=step_size,
+            steps=steps,
+            bounds=self.bounds,
+        )
+
+    def _ce_ascent(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        start: torch.Tensor,
+        step_size: float,
+        steps: int,
+    ) -> torch.Tensor:
+        """Ascend the summed cross-entropy on ``y`` from ``start`` (see :meth:`_ascend`)."""
+
+        def objective(logits: torch.Tensor) -> torch.Tensor:
+            return F.cross_entropy(logits, y, reduction="sum")
+
+        return self._ascend(
+            model, x, objective=objective, start=start, step_size=step_size, steps=steps
+        )
 
     def _clip(self, x_adv: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``x_adv`` projected onto the ball around ``x`` and into the valid range."""

@@ -9,13 +9,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from trustlab.core.errors import ConfigurationError, DataError
-from trustlab.robustness.base import Norm, check_int, check_positive, eval_mode
+from trustlab.robustness.base import Norm, check_bool, check_int, eval_mode, positive_or_default
 from trustlab.robustness.training.base import (
     MSG_TOO_FEW,
     AdversarialTrainer,
     GuardCheck,
     TrainingReport,
-    inner_pgd,
 )
 
 __all__ = ["FastAdversarialTraining"]
@@ -134,14 +133,10 @@ class FastAdversarialTraining(AdversarialTrainer):
             bounds=bounds,
             seed=seed,
         )
-        self.alpha = (
-            ALPHA_FACTOR * self.eps
-            if alpha is None
-            else check_positive(alpha, name="alpha", owner=owner)
+        self.alpha = positive_or_default(
+            alpha, default=ALPHA_FACTOR * self.eps, name="alpha", owner=owner
         )
-        if not isinstance(guard, bool):
-            raise ConfigurationError(MSG_GUARD.format(value=guard))
-        self.guard = guard
+        self.guard = check_bool(guard, message=MSG_GUARD, owner=owner)
         self.guard_size = check_int(guard_size, name="guard_size", owner=owner)
         self.check_every = (
             None if check_every is None else check_int(check_every, name="check_every", owner=owner)
@@ -199,25 +194,8 @@ class FastAdversarialTraining(AdversarialTrainer):
         step: int,
         alpha: float,
     ) -> torch.Tensor:
-        delta = self._random().ball(
-            indices=indices, step=step, like=x, norm=self.norm, eps=self.eps
-        )
-        start = self._clip(x + delta, x)
-
-        def objective(logits: torch.Tensor) -> torch.Tensor:
-            return F.cross_entropy(logits, y, reduction="sum")
-
-        return inner_pgd(
-            model=model,
-            x=x,
-            objective=objective,
-            start=start,
-            norm=self.norm,
-            eps=self.eps,
-            step_size=alpha,
-            steps=1,
-            bounds=self.bounds,
-        )
+        start = self._ball_start(x, indices=indices, step=step)
+        return self._ce_ascent(model, x, y, start=start, step_size=alpha, steps=1)
 
     def _begin(self, *, model: nn.Module, report: TrainingReport) -> None:
         if self.guard:
@@ -262,23 +240,13 @@ class FastAdversarialTraining(AdversarialTrainer):
         x, y, keys = self._guard_x, self._guard_y, self._guard_keys
         with eval_mode(model):
             fgsm = self._fgsm(model, x, y, indices=keys, step=-step, alpha=self.alpha)
-            delta = self._random().ball(
-                indices=keys, step=-step - 1_000_003, like=x, norm=self.norm, eps=self.eps
-            )
-
-            def objective(logits: torch.Tensor) -> torch.Tensor:
-                return F.cross_entropy(logits, y, reduction="sum")
-
-            pgd = inner_pgd(
-                model=model,
-                x=x,
-                objective=objective,
-                start=self._clip(x + delta, x),
-                norm=self.norm,
-                eps=self.eps,
+            pgd = self._ce_ascent(
+                model,
+                x,
+                y,
+                start=self._ball_start(x, indices=keys, step=-step - 1_000_003),
                 step_size=GUARD_STEP_FACTOR * self.eps,
                 steps=self.guard_steps,
-                bounds=self.bounds,
             )
             with torch.no_grad():
                 pgd_acc = float((model(pgd).argmax(dim=1) == y).float().mean())

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from trustlab.robustness.base import Norm, check_int, check_non_negative, check_positive, eval_mode
-from trustlab.robustness.training.base import AdversarialTrainer, inner_pgd
+from trustlab.robustness.training.base import AdversarialTrainer
 
 __all__ = ["TRADES"]
 
@@ -133,16 +133,13 @@ class TRADES(AdversarialTrainer):
             def objective(logits: torch.Tensor) -> torch.Tensor:
                 return _kl(logits, target)
 
-            x_adv = inner_pgd(
-                model=model,
-                x=x,
+            x_adv = self._ascend(
+                model,
+                x,
                 objective=objective,
                 start=start,
-                norm=self.norm,
-                eps=self.eps,
                 step_size=self.step_size,
                 steps=self.steps,
-                bounds=self.bounds,
             )
         clean_logits = model(x)
         robust = _kl(model(x_adv), clean_logits) / x.shape[0]
