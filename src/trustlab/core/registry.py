@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+import inspect
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Generic, TypeVar
 
-from trustlab.core.errors import DuplicateNameError, UnknownNameError
+from trustlab.core.errors import ConfigurationError, DuplicateNameError, UnknownNameError
 
 T = TypeVar("T")
 
 MSG_DUPLICATE = "{kind} {name!r} is already registered; pick another name or unregister it first."
 MSG_UNKNOWN = "Unknown {kind} {name!r}. Known {kind}s: {known}."
+MSG_OPTIONS_NOT_MAPPING = "The options of {kind} {name!r} must be a mapping of names to values."
+MSG_UNKNOWN_OPTIONS = (
+    "Unknown option(s) {unknown} for {kind} {name!r}. Accepted options: {accepted}."
+)
 
 
 class Registry(Generic[T]):
@@ -59,6 +64,44 @@ class Registry(Generic[T]):
             raise UnknownNameError(
                 MSG_UNKNOWN.format(kind=self.kind, name=name, known=known)
             ) from None
+
+    def build(self, name: str, options: Mapping[str, Any] | None = None) -> Any:
+        """Call the member ``name`` (a class or factory) with ``options`` as keyword arguments.
+
+        This is how a task's YAML spec turns ``{name: pgd, options: {eps: 0.03}}`` into an
+        object. Unknown option names raise :class:`ConfigurationError` listing the accepted
+        ones; the member's own parameter checks report bad values.
+        """
+        factory = self.get(name)
+        if not callable(factory):
+            raise ConfigurationError(f"The {self.kind} {name!r} cannot be built from options.")
+        if options is None:
+            options = {}
+        if not isinstance(options, Mapping):
+            raise ConfigurationError(MSG_OPTIONS_NOT_MAPPING.format(kind=self.kind, name=name))
+        try:
+            signature = inspect.signature(factory)
+        except (TypeError, ValueError):  # a builtin without a signature
+            return factory(**options)
+        parameters = signature.parameters.values()
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+            accepted = [
+                p.name
+                for p in parameters
+                if p.kind
+                in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+            ]
+            unknown = sorted(set(options) - set(accepted))
+            if unknown:
+                raise ConfigurationError(
+                    MSG_UNKNOWN_OPTIONS.format(
+                        unknown=", ".join(map(repr, unknown)),
+                        kind=self.kind,
+                        name=name,
+                        accepted=", ".join(map(repr, accepted)) or "none",
+                    )
+                )
+        return factory(**options)
 
     def names(self) -> list[str]:
         return sorted(self._items)

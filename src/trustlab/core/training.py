@@ -1,8 +1,9 @@
-"""A small, deterministic training loop for classifiers, and batched prediction.
+"""The one training loop of trustlab, the classifier trainer built on it, and batched prediction.
 
-It trains the reference and target models of the tasks (and the shadow models of the
-privacy attacks), so its results must be reproducible: with the same initial weights, data
-and ``seed``, :func:`fit_classifier` produces bit-identical weights on the CPU. Shuffling uses
+:func:`train` is the loop every trainer of the library runs (task targets, adversarial
+training, fairness mitigations, extraction surrogates), customised with a loss or step hook.
+:func:`fit_classifier` trains a classifier with cross-entropy, reproducibly: with the same
+initial weights, data and ``seed`` it produces bit-identical weights on the CPU. Shuffling uses
 a local ``torch.Generator``; dropout draws from torch's global generator, which is seeded with
 ``seed`` inside a fork that restores the caller's random state afterwards; and
 ``torch.use_deterministic_algorithms`` is switched on only for the duration of the call.
@@ -27,136 +28,322 @@ from __future__ import annotations
 
 import contextlib
 import math
-import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trustlab.core.checks import as_input_tensor, as_label_tensor, model_device_and_dtype
 from trustlab.core.errors import ConfigurationError, DataError
+from trustlab.core.optim import OPTIMIZERS, make_optimizer
+from trustlab.core.params import Integer, Real, Seed, check_param
+from trustlab.core.seeding import seed_everything, seeded
 from trustlab.core.typing import ArrayLike
 
-__all__ = ["OPTIMIZERS", "accuracy", "fit_classifier", "predict_logits", "seed_everything"]
+__all__ = [
+    "OPTIMIZERS",
+    "Step",
+    "TrainingHistory",
+    "accuracy",
+    "fit_classifier",
+    "model_mode",
+    "predict_logits",
+    "seed_everything",
+    "train",
+]
 
-#: Optimizer names accepted by :func:`fit_classifier`.
-OPTIMIZERS = ("adam", "adamw", "sgd")
-SGD_MOMENTUM = 0.9
-MAX_SEED = 2**32 - 1
-
-MSG_BAD_INT = "The {arg!r} parameter of {func} must be an int >= {low}. Got {value!r} instead."
-MSG_BAD_SEED = (
-    "The 'seed' parameter of {func} must be an int in [0, 2**32 - 1]. Got {value!r} instead."
-)
-MSG_BAD_POSITIVE = (
-    "The {arg!r} parameter of {func} must be a finite float > 0. Got {value!r} instead."
-)
-MSG_BAD_NON_NEGATIVE = (
-    "The {arg!r} parameter of {func} must be a finite float >= 0. Got {value!r} instead."
-)
-MSG_BAD_OPTIMIZER = (
-    "The 'optimizer' parameter of fit_classifier must be one of {choices}. Got {value!r} instead."
-)
-MSG_NOT_ARRAY = "{name} must be a numpy array or a torch tensor. Got {type} instead."
 MSG_X_NDIM = (
     "x must have shape (n_samples, ...) with at least 2 dimensions. Got shape {shape} instead."
 )
-MSG_EMPTY = "{name} is empty; at least one sample is needed."
 MSG_X_DTYPE = "x must hold real numbers. Got dtype {dtype} instead."
-MSG_X_NOT_FINITE = "x contains {count} NaN or infinite value(s); clean or impute them first."
-MSG_Y_NDIM = "y must have shape (n_samples,). Got shape {shape} instead."
-MSG_Y_DTYPE = (
-    "y must hold integer class labels (0, 1, ...). Got dtype {dtype} instead; convert with "
-    "y.astype(np.int64) or encode the labels first."
-)
 MSG_Y_NEGATIVE = "y must hold class labels >= 0. Got the label {label}."
 MSG_LENGTH_MISMATCH = "x and y must have the same number of samples. Got {n_x} and {n_y}."
+MSG_DATA_LENGTH = (
+    "Every training tensor must have one row per example: {name!r} has {n} rows, x has {n_x}."
+)
+MSG_DATA_NO_X = "The training data must hold the inputs under the key 'x'."
 MSG_LOGITS_SHAPE = "The model must return logits of shape (batch, n_classes). Got shape {shape}."
 MSG_TOO_FEW_CLASSES = (
     "y holds the label {label} but the model returns only {n_classes} logits; build the model "
     "with num_classes >= {needed}."
 )
 MSG_DIVERGED = (
-    "The training loss became {loss} in epoch {epoch}; lower the learning rate (lr={lr})."
+    "The training loss of {owner} became {loss} in epoch {epoch}; lower the learning rate "
+    "(lr={lr})."
 )
+MSG_LOSS_AND_STEP = "Pass either loss= or step= to train(), not both."
+MSG_NO_ROWS = "{owner} has no rows to train on; pass at least one example."
+
+_POSITIVE = Real(low=0, closed="neither")
+_NON_NEGATIVE = Real(low=0)
+_AT_LEAST_ONE = Integer(low=1)
 
 
-def _check_int(func: str, arg: str, value: object, *, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigurationError(MSG_BAD_INT.format(arg=arg, func=func, low=low, value=value))
-    return value
+@dataclass
+class Step:
+    """What a training hook sees for one mini-batch.
+
+    Attributes
+    ----------
+    model : torch.nn.Module
+        The model being trained (in train mode).
+    batch : dict[str, torch.Tensor]
+        The batch's rows of every training tensor (``"x"``, usually ``"y"``, and any extras
+        such as sample weights or groups), on the model's device; floating-point tensors in the
+        model's dtype.
+    index : torch.Tensor
+        The positions of the batch's rows in the training data (int64, on the CPU): they key
+        per-example state such as random draws.
+    epoch : int
+        The epoch, from 1.
+    number : int
+        The step's number over the whole run, from 0.
+    end_of_epoch : bool
+        Whether this is the epoch's last batch.
+    optimizer : torch.optim.Optimizer
+        The optimiser the loop steps.
+    """
+
+    model: nn.Module
+    batch: dict[str, torch.Tensor]
+    index: torch.Tensor
+    epoch: int
+    number: int
+    end_of_epoch: bool
+    optimizer: torch.optim.Optimizer
 
 
-def _check_float(func: str, arg: str, value: object, *, positive: bool) -> float:
-    if (
-        not isinstance(value, bool)
-        and isinstance(value, (int, float))
-        and math.isfinite(value)
-        and (value > 0 or (value == 0 and not positive))
-    ):
-        return float(value)
-    message = MSG_BAD_POSITIVE if positive else MSG_BAD_NON_NEGATIVE
-    raise ConfigurationError(message.format(arg=arg, func=func, value=value))
+@dataclass
+class TrainingHistory:
+    """What :func:`train` did.
+
+    Attributes
+    ----------
+    losses : list[float]
+        The mean loss of each epoch run (over examples).
+    steps : int
+        Optimisation steps taken.
+    epochs_run : int
+        Epochs started.
+    stopped_early : bool
+        Whether a hook stopped the run before its last step.
+    """
+
+    losses: list[float] = field(default_factory=list)
+    steps: int = 0
+    epochs_run: int = 0
+    stopped_early: bool = False
 
 
-def _check_seed(func: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
-        raise ConfigurationError(MSG_BAD_SEED.format(func=func, value=value))
-    return value
+LossFn = Callable[[Step], torch.Tensor]
+"""Returns the batch's scalar loss; the loop zeroes the gradients, back-propagates and steps."""
+
+StepFn = Callable[[Step], "torch.Tensor | float"]
+"""Takes the whole optimisation step itself and returns the batch's mean loss."""
+
+AfterStepFn = Callable[[Step], "bool | None"]
+"""Called after each step; returning True stops the run."""
+
+AfterEpochFn = Callable[[int, float], "bool | None"]
+"""Called as ``after_epoch(epoch, mean_loss)``; returning True stops the run."""
 
 
-def _as_tensor(name: str, value: ArrayLike) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu()
-    if isinstance(value, np.ndarray):
-        if value.dtype == object:
-            raise DataError(MSG_NOT_ARRAY.format(name=name, type="an object array"))
-        return torch.from_numpy(np.ascontiguousarray(value))
-    raise DataError(MSG_NOT_ARRAY.format(name=name, type=type(value).__name__))
+def cross_entropy_loss(step: Step) -> torch.Tensor:
+    """The default loss of :func:`train`: mean cross-entropy of ``model(x)`` against ``y``."""
+    return F.cross_entropy(step.model(step.batch["x"]), step.batch["y"])
+
+
+@contextlib.contextmanager
+def model_mode(model: nn.Module, *, training: bool) -> Iterator[None]:
+    """Put ``model`` in train or eval mode and restore every submodule's mode on exit."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.train(training)
+    try:
+        yield
+    finally:
+        for module, was_training in modes:
+            module.training = was_training
+
+
+def _on_device(tensor: torch.Tensor, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    tensor = tensor.to(device, non_blocking=True)
+    return tensor.to(dtype) if tensor.is_floating_point() else tensor
+
+
+def train(
+    model: nn.Module,
+    *,
+    data: Mapping[str, torch.Tensor],
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    optimizer: str | torch.optim.Optimizer = "adam",
+    loss: LossFn | None = None,
+    step: StepFn | None = None,
+    after_step: AfterStepFn | None = None,
+    after_epoch: AfterEpochFn | None = None,
+    rows: torch.Tensor | None = None,
+    deterministic: bool = False,
+    owner: str = "train",
+) -> TrainingHistory:
+    """The one training loop of trustlab: seeded, shuffled mini-batches with hooks.
+
+    Every trainer of the library (classifiers, adversarial training, fairness mitigations,
+    extraction surrogates, task targets) runs through this loop and customises it with hooks:
+    ``loss`` computes a batch's loss (the loop takes the optimiser step), or ``step`` takes the
+    whole step itself (several optimisers, gradient surgery); ``after_step`` and
+    ``after_epoch`` observe and may stop the run.
+
+    Each epoch visits the rows in an order drawn from a local generator seeded with ``seed``;
+    randomness inside the model or the hooks (dropout, random starts) draws from torch's global
+    generator, seeded with ``seed`` inside a fork that restores the caller's state afterwards.
+    The model keeps its device and its train/eval mode. The loop does not synchronise with the
+    device within an epoch: losses are summed on the device and read once per epoch.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The model to train in place.
+    data : Mapping[str, torch.Tensor]
+        The training tensors, one row per example, on any device: ``"x"`` (required), and
+        whatever the hooks read (``"y"`` for the default loss, sample weights, groups, ...).
+    epochs : int
+        Passes over the data, >= 1.
+    batch_size : int
+        Rows per step, >= 1; the last batch of an epoch may be smaller.
+    seed : int
+        Seed of the shuffling and of the randomness drawn inside the run.
+    lr : float, default=1e-3
+        Learning rate of a named optimiser.
+    weight_decay : float, default=0.0
+        Weight decay of a named optimiser.
+    optimizer : {"adam", "adamw", "sgd"} or torch.optim.Optimizer, default="adam"
+        A name for :func:`~trustlab.core.optim.make_optimizer`, or a ready optimiser (with its
+        own schedule).
+    loss : callable, optional
+        ``loss(step) -> scalar tensor``; defaults to cross-entropy of ``model(x)`` on ``y``.
+    step : callable, optional
+        ``step(step) -> loss`` that updates the model itself; excludes ``loss``.
+    after_step, after_epoch : callable, optional
+        Hooks; returning True stops the run.
+    rows : torch.Tensor, optional
+        The positions of the rows to train on (default: all).
+    deterministic : bool, default=False
+        Switch on deterministic algorithms for the run (see :func:`~trustlab.core.seeding.seeded`).
+    owner : str, default="train"
+        The class or function named in error messages.
+
+    Returns
+    -------
+    TrainingHistory
+
+    Raises
+    ------
+    DataError
+        If ``data`` has no ``"x"``, its tensors differ in length, or there is no row to train on.
+    ConfigurationError
+        If a hyperparameter is out of range, or the epoch's loss becomes NaN or infinite.
+    """
+    epochs = check_param(epochs, _AT_LEAST_ONE, name="epochs", owner=owner)
+    batch_size = check_param(batch_size, _AT_LEAST_ONE, name="batch_size", owner=owner)
+    seed = check_param(seed, Seed, name="seed", owner=owner)
+    if loss is not None and step is not None:
+        raise ConfigurationError(MSG_LOSS_AND_STEP)
+    if "x" not in data:
+        raise DataError(MSG_DATA_NO_X)
+    n_x = int(data["x"].shape[0])
+    for name, tensor in data.items():
+        if int(tensor.shape[0]) != n_x:
+            raise DataError(MSG_DATA_LENGTH.format(name=name, n=int(tensor.shape[0]), n_x=n_x))
+    order_rows = torch.arange(n_x) if rows is None else rows.detach().cpu().long()
+    n = int(order_rows.shape[0])
+    if n < 1:
+        raise DataError(MSG_NO_ROWS.format(owner=owner))
+    if isinstance(optimizer, torch.optim.Optimizer):
+        opt = optimizer
+        lr_value = opt.param_groups[0].get("lr", lr)
+    else:
+        lr_value = check_param(lr, _POSITIVE, name="lr", owner=owner)
+        weight_decay = check_param(weight_decay, _NON_NEGATIVE, name="weight_decay", owner=owner)
+        opt = make_optimizer(optimizer, model, lr=lr_value, weight_decay=weight_decay, owner=owner)
+    loss_fn = loss or cross_entropy_loss
+    device, dtype = model_device_and_dtype(model)
+    generator = torch.Generator().manual_seed(seed)
+    history = TrainingHistory()
+    with seeded(seed, device=device, deterministic=deterministic), model_mode(model, training=True):
+        for epoch in range(1, epochs + 1):
+            history.epochs_run = epoch
+            order = order_rows[torch.randperm(n, generator=generator)]
+            total = torch.zeros((), dtype=torch.float64, device=device)
+            seen = 0
+            stop = False
+            for start in range(0, n, batch_size):
+                index = order[start : start + batch_size]
+                info = Step(
+                    model=model,
+                    batch={
+                        name: _on_device(tensor[index.to(tensor.device)], device, dtype)
+                        for name, tensor in data.items()
+                    },
+                    index=index,
+                    epoch=epoch,
+                    number=history.steps,
+                    end_of_epoch=start + batch_size >= n,
+                    optimizer=opt,
+                )
+                if step is not None:
+                    value = step(info)
+                else:
+                    value = loss_fn(info)
+                    opt.zero_grad(set_to_none=True)
+                    value.backward()
+                    opt.step()
+                history.steps += 1
+                if isinstance(value, torch.Tensor):
+                    total += value.detach().to(device, torch.float64) * len(index)
+                else:
+                    total += float(value) * len(index)
+                seen += len(index)
+                if after_step is not None and after_step(info):
+                    history.stopped_early = not (info.end_of_epoch and epoch == epochs)
+                    stop = True
+                    break
+            mean_loss = float(total) / seen
+            if not math.isfinite(mean_loss):
+                raise ConfigurationError(
+                    MSG_DIVERGED.format(owner=owner, loss=mean_loss, epoch=epoch, lr=lr_value)
+                )
+            history.losses.append(mean_loss)
+            if after_epoch is not None and after_epoch(epoch, mean_loss) and epoch < epochs:
+                history.stopped_early = True
+                stop = True
+            if stop:
+                break
+    return history
 
 
 def _features(x: ArrayLike) -> torch.Tensor:
     """Validate ``x`` and return it as a float32 CPU tensor of shape ``(N, ...)``."""
-    tensor = _as_tensor("x", x)
+    tensor = as_input_tensor(x)
+    if tensor.is_complex() or tensor.dtype == torch.bool:
+        raise DataError(MSG_X_DTYPE.format(dtype=tensor.dtype))
     if tensor.dim() < 2:
         raise DataError(MSG_X_NDIM.format(shape=tuple(tensor.shape)))
-    if tensor.shape[0] == 0:
-        raise DataError(MSG_EMPTY.format(name="x"))
-    if tensor.is_complex() or not (tensor.is_floating_point() or _is_integer(tensor)):
-        raise DataError(MSG_X_DTYPE.format(dtype=tensor.dtype))
-    tensor = tensor.to(torch.float32)
-    bad = int((~torch.isfinite(tensor)).sum())
-    if bad:
-        raise DataError(MSG_X_NOT_FINITE.format(count=bad))
-    return tensor
-
-
-def _is_integer(tensor: torch.Tensor) -> bool:
-    return not tensor.is_floating_point() and not tensor.is_complex() and tensor.dtype != torch.bool
+    return tensor.cpu().to(torch.float32)
 
 
 def _labels(y: ArrayLike, n_samples: int) -> torch.Tensor:
     """Validate ``y`` and return it as an int64 CPU tensor of shape ``(N,)``."""
-    tensor = _as_tensor("y", y)
-    if tensor.dim() != 1:
-        raise DataError(MSG_Y_NDIM.format(shape=tuple(tensor.shape)))
-    if not _is_integer(tensor):
-        raise DataError(MSG_Y_DTYPE.format(dtype=tensor.dtype))
-    if tensor.shape[0] != n_samples:
-        raise DataError(MSG_LENGTH_MISMATCH.format(n_x=n_samples, n_y=tensor.shape[0]))
-    tensor = tensor.to(torch.int64)
-    if int(tensor.min()) < 0:
-        raise DataError(MSG_Y_NEGATIVE.format(label=int(tensor.min())))
-    return tensor
-
-
-def _device_of(model: nn.Module) -> torch.device:
-    for param in model.parameters():
-        return param.device
-    for buffer in model.buffers():
-        return buffer.device
-    return torch.device("cpu")
+    labels = as_label_tensor(y)
+    if labels.shape[0] != n_samples:
+        raise DataError(MSG_LENGTH_MISMATCH.format(n_x=n_samples, n_y=labels.shape[0]))
+    if int(labels.min()) < 0:
+        raise DataError(MSG_Y_NEGATIVE.format(label=int(labels.min())))
+    return labels
 
 
 def _check_logits(logits: torch.Tensor, max_label: int | None = None) -> None:
@@ -168,47 +355,6 @@ def _check_logits(logits: torch.Tensor, max_label: int | None = None) -> None:
                 label=max_label, n_classes=logits.shape[1], needed=max_label + 1
             )
         )
-
-
-@contextlib.contextmanager
-def _deterministic(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed torch and switch on deterministic algorithms; restore everything on exit."""
-    devices = [device.index or 0] if device.type == "cuda" else []
-    previous = torch.are_deterministic_algorithms_enabled()
-    previous_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    previous_benchmark = torch.backends.cudnn.benchmark
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        # warn_only: a CUDA op without a deterministic kernel warns instead of failing.
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
-        try:
-            yield
-        finally:
-            torch.use_deterministic_algorithms(previous, warn_only=previous_warn_only)
-            torch.backends.cudnn.benchmark = previous_benchmark
-
-
-@contextlib.contextmanager
-def _mode(model: nn.Module, *, training: bool) -> Iterator[None]:
-    """Put ``model`` in train or eval mode and restore its previous mode on exit."""
-    previous = model.training
-    model.train(training)
-    try:
-        yield
-    finally:
-        model.train(previous)
-
-
-def _make_optimizer(
-    name: str, model: nn.Module, *, lr: float, weight_decay: float
-) -> torch.optim.Optimizer:
-    params = [param for param in model.parameters() if param.requires_grad]
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    return torch.optim.SGD(params, lr=lr, momentum=SGD_MOMENTUM, weight_decay=weight_decay)
 
 
 def fit_classifier(
@@ -226,12 +372,10 @@ def fit_classifier(
 ) -> list[float]:
     """Train ``model`` in place with cross-entropy, reproducibly.
 
-    Each epoch visits the samples once in an order drawn from a ``torch.Generator`` seeded
-    with ``seed``; dropout and other randomness inside the model are seeded from ``seed`` too,
-    and the caller's global random state is restored afterwards. With the same initial weights
-    (seed torch before building the model), data and arguments, the trained weights are
-    bit-identical on the CPU. On CUDA, also set ``CUBLAS_WORKSPACE_CONFIG=:4096:8``; ops
-    without a deterministic CUDA kernel warn. The model keeps its device and its train/eval
+    A thin shell over :func:`train` with deterministic algorithms switched on: with the same
+    initial weights (seed torch before building the model), data and arguments, the trained
+    weights are bit-identical on the CPU. On CUDA, also set ``CUBLAS_WORKSPACE_CONFIG=:4096:8``;
+    ops without a deterministic CUDA kernel warn. The model keeps its device and its train/eval
     mode; batches are moved to the device of its parameters.
 
     Parameters
@@ -280,47 +424,41 @@ def fit_classifier(
     >>> len(fit_classifier(model, x, y, epochs=2, batch_size=8))
     2
     """
-    func = "fit_classifier"
-    epochs = _check_int(func, "epochs", epochs)
-    batch_size = _check_int(func, "batch_size", batch_size)
-    lr = _check_float(func, "lr", lr, positive=True)
-    weight_decay = _check_float(func, "weight_decay", weight_decay, positive=False)
-    seed = _check_seed(func, seed)
-    if optimizer not in OPTIMIZERS:
-        raise ConfigurationError(
-            MSG_BAD_OPTIMIZER.format(choices=", ".join(map(repr, OPTIMIZERS)), value=optimizer)
-        )
+    owner = "fit_classifier"
+    epochs = check_param(epochs, _AT_LEAST_ONE, name="epochs", owner=owner)
+    batch_size = check_param(batch_size, _AT_LEAST_ONE, name="batch_size", owner=owner)
+    lr = check_param(lr, _POSITIVE, name="lr", owner=owner)
+    weight_decay = check_param(weight_decay, _NON_NEGATIVE, name="weight_decay", owner=owner)
+    seed = check_param(seed, Seed, name="seed", owner=owner)
+    opt = make_optimizer(optimizer, model, lr=lr, weight_decay=weight_decay, owner=owner)
     features = _features(x)
     labels = _labels(y, features.shape[0])
     max_label = int(labels.max())
-    n_samples = features.shape[0]
-    device = _device_of(model)
-    opt = _make_optimizer(optimizer, model, lr=lr, weight_decay=weight_decay)
-    generator = torch.Generator().manual_seed(seed)
-    history: list[float] = []
-    with _deterministic(seed, device), _mode(model, training=True):
-        for epoch in range(1, epochs + 1):
-            order = torch.randperm(n_samples, generator=generator)
-            total = 0.0
-            for start in range(0, n_samples, batch_size):
-                index = order[start : start + batch_size]
-                xb = features[index].to(device)
-                yb = labels[index].to(device)
-                logits = model(xb)
-                if epoch == 1 and start == 0:
-                    _check_logits(logits, max_label)
-                loss = F.cross_entropy(logits, yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += float(loss.detach()) * len(index)
-            mean_loss = total / n_samples
-            if not math.isfinite(mean_loss):
-                raise ConfigurationError(MSG_DIVERGED.format(loss=mean_loss, epoch=epoch, lr=lr))
-            history.append(mean_loss)
-            if progress is not None:
-                progress(epoch, mean_loss)
-    return history
+
+    def loss(step: Step) -> torch.Tensor:
+        logits = step.model(step.batch["x"])
+        if step.number == 0:
+            _check_logits(logits, max_label)
+        return F.cross_entropy(logits, step.batch["y"])
+
+    def after_epoch(epoch: int, mean_loss: float) -> None:
+        if progress is not None:
+            progress(epoch, mean_loss)
+
+    history = train(
+        model,
+        data={"x": features, "y": labels},
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        lr=lr,
+        optimizer=opt,
+        loss=loss,
+        after_epoch=after_epoch,
+        deterministic=True,
+        owner=owner,
+    )
+    return history.losses
 
 
 def predict_logits(model: nn.Module, x: ArrayLike, *, batch_size: int = 1024) -> torch.Tensor:
@@ -356,11 +494,11 @@ def predict_logits(model: nn.Module, x: ArrayLike, *, batch_size: int = 1024) ->
     >>> predict_logits(model, torch.zeros(5, 1, 8, 8)).shape
     torch.Size([5, 10])
     """
-    batch_size = _check_int("predict_logits", "batch_size", batch_size)
+    batch_size = check_param(batch_size, _AT_LEAST_ONE, name="batch_size", owner="predict_logits")
     features = _features(x)
-    device = _device_of(model)
+    device, _ = model_device_and_dtype(model)
     outputs: list[torch.Tensor] = []
-    with _mode(model, training=False), torch.no_grad():
+    with model_mode(model, training=False), torch.no_grad():
         for start in range(0, features.shape[0], batch_size):
             logits = model(features[start : start + batch_size].to(device))
             _check_logits(logits)
@@ -397,24 +535,3 @@ def accuracy(model: nn.Module, x: ArrayLike, y: ArrayLike) -> float:
     labels = _labels(y, features.shape[0])
     predictions = predict_logits(model, features).argmax(dim=1)
     return float((predictions == labels).to(torch.float64).mean())
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's ``random``, NumPy's global generator and torch (CPU and CUDA).
-
-    Parameters
-    ----------
-    seed : int
-        In ``[0, 2**32 - 1]``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> seed_everything(0); a = torch.rand(1)
-    >>> seed_everything(0); bool((torch.rand(1) == a).all())
-    True
-    """
-    seed = _check_seed("seed_everything", seed)
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)

@@ -107,12 +107,12 @@ def test_arguments_must_be_a_mapping() -> None:
 @pytest.mark.parametrize(
     ("name", "arguments", "message"),
     [
-        ("digits-cnn", {"num_classes": 0}, "'num_classes' argument of digits-cnn must be an int"),
+        ("digits-cnn", {"num_classes": 0}, "'num_classes' parameter of digits-cnn must be an int"),
         ("digits-cnn", {"num_classes": True}, "must be an int >= 1"),
-        ("resnet18", {"in_channels": 2.0}, "'in_channels' argument of resnet18"),
-        ("mlp", {"in_features": 3, "dropout": 1.0}, "'dropout' argument of mlp"),
-        ("mlp", {"in_features": 3, "hidden": [4, 0]}, "'hidden' argument of mlp"),
-        ("mlp", {"in_features": 3, "hidden": 4}, "'hidden' argument of mlp"),
+        ("resnet18", {"in_channels": 2.0}, "'in_channels' parameter of resnet18"),
+        ("mlp", {"in_features": 3, "dropout": 1.0}, "'dropout' parameter of mlp"),
+        ("mlp", {"in_features": 3, "hidden": [4, 0]}, "'hidden' parameter of mlp"),
+        ("mlp", {"in_features": 3, "hidden": 4}, "'hidden' parameter of mlp"),
     ],
 )
 def test_invalid_values(name: str, arguments: dict[str, object], message: str) -> None:

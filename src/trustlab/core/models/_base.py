@@ -43,13 +43,6 @@ MSG_NOT_JSON = (
     "finite float, str) or a list of them. Got {value!r} instead."
 )
 MSG_NOT_A_MODULE = "Architecture {name!r} returned {type}, not a torch.nn.Module."
-MSG_BAD_INT = "The {arg!r} argument of {name} must be an int >= {low}. Got {value!r} instead."
-MSG_BAD_PROBABILITY = (
-    "The {arg!r} argument of {name} must be a float in [0, 1). Got {value!r} instead."
-)
-MSG_BAD_INT_LIST = (
-    "The {arg!r} argument of {name} must be a list of ints >= 1. Got {value!r} instead."
-)
 
 ARCHITECTURES: Registry[ModelFactory] = Registry("architecture")
 
@@ -223,26 +216,3 @@ def build_model(name: str, *, arguments: Mapping[str, Any] | None = None) -> nn.
         raise ConfigurationError(MSG_NOT_A_MODULE.format(name=name, type=type(model).__name__))
     setattr(model, ARCHITECTURE_ATTRIBUTE, {"name": name, "arguments": resolved})
     return model
-
-
-def check_int(name: str, arg: str, value: object, *, low: int = 1) -> int:
-    """Return ``value`` if it is an int (not a bool) ``>= low``, else raise ConfigurationError."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigurationError(MSG_BAD_INT.format(arg=arg, name=name, low=low, value=value))
-    return value
-
-
-def check_probability(name: str, arg: str, value: object) -> float:
-    """Return ``value`` as a float if it lies in ``[0, 1)``, else raise ConfigurationError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ConfigurationError(MSG_BAD_PROBABILITY.format(arg=arg, name=name, value=value))
-    return float(value)
-
-
-def check_int_list(name: str, arg: str, value: object) -> list[int]:
-    """Return ``value`` as a list if it is a list or tuple of ints ``>= 1``."""
-    if not isinstance(value, (list, tuple)) or not all(
-        isinstance(item, int) and not isinstance(item, bool) and item >= 1 for item in value
-    ):
-        raise ConfigurationError(MSG_BAD_INT_LIST.format(arg=arg, name=name, value=value))
-    return list(value)

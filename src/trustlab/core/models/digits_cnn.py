@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from trustlab.core.models._base import check_int, register_architecture
+from trustlab.core.models._base import register_architecture
+from trustlab.core.params import Integer, check_param
 
 __all__ = ["DigitsCNN"]
 
@@ -41,8 +42,12 @@ class DigitsCNN(nn.Module):
 
     def __init__(self, *, num_classes: int = 10, in_channels: int = 1) -> None:
         super().__init__()
-        self.num_classes = check_int("digits-cnn", "num_classes", num_classes)
-        self.in_channels = check_int("digits-cnn", "in_channels", in_channels)
+        self.num_classes = check_param(
+            num_classes, Integer(low=1), name="num_classes", owner="digits-cnn"
+        )
+        self.in_channels = check_param(
+            in_channels, Integer(low=1), name="in_channels", owner="digits-cnn"
+        )
         self.conv1 = nn.Conv2d(in_channels, 32, kernel_size=3, padding=1)
         self.conv2 = nn.Conv2d(32, 64, kernel_size=3, padding=1)
         self.pool = nn.MaxPool2d(2)

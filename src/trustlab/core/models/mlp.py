@@ -8,12 +8,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from trustlab.core.models._base import (
-    check_int,
-    check_int_list,
-    check_probability,
-    register_architecture,
-)
+from trustlab.core.models._base import register_architecture
+from trustlab.core.params import Integer, IntList, Real, check_param
 
 __all__ = ["MLP"]
 
@@ -59,10 +55,12 @@ class MLP(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        self.in_features = check_int("mlp", "in_features", in_features)
-        self.num_classes = check_int("mlp", "num_classes", num_classes)
-        widths = check_int_list("mlp", "hidden", hidden)
-        self.dropout_p = check_probability("mlp", "dropout", dropout)
+        self.in_features = check_param(in_features, Integer(low=1), name="in_features", owner="mlp")
+        self.num_classes = check_param(num_classes, Integer(low=1), name="num_classes", owner="mlp")
+        widths = check_param(hidden, IntList(low=1), name="hidden", owner="mlp")
+        self.dropout_p = check_param(
+            dropout, Real(low=0, high=1, closed="left"), name="dropout", owner="mlp"
+        )
         sizes = [in_features, *widths]
         self.hidden = nn.ModuleList(
             nn.Linear(n_in, n_out) for n_in, n_out in itertools.pairwise(sizes)

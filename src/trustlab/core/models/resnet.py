@@ -8,7 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from trustlab.core.models._base import check_int, register_architecture
+from trustlab.core.models._base import register_architecture
+from trustlab.core.params import Integer, check_param
 
 __all__ = ["BasicBlock", "ResNet18"]
 
@@ -94,8 +95,12 @@ class ResNet18(nn.Module):
 
     def __init__(self, *, num_classes: int = 10, in_channels: int = 3) -> None:
         super().__init__()
-        self.num_classes = check_int("resnet18", "num_classes", num_classes)
-        self.in_channels = check_int("resnet18", "in_channels", in_channels)
+        self.num_classes = check_param(
+            num_classes, Integer(low=1), name="num_classes", owner="resnet18"
+        )
+        self.in_channels = check_param(
+            in_channels, Integer(low=1), name="in_channels", owner="resnet18"
+        )
         self.conv1 = _conv3x3(in_channels, 64)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
