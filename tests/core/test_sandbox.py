@@ -81,23 +81,19 @@ def test_memory_within_the_limit_is_fine() -> None:
 
 def test_cpu_limit() -> None:
     limits = Limits(cpu_seconds=1, wall_seconds=30)
-    start = time.monotonic()
     with pytest.raises(SandboxError, match="CPU") as info:
         run_limited(targets.busy_loop, args=(20.0,), limits=limits, wait_interval=0.1)
-    assert "1 s" in str(info.value)
-    assert time.monotonic() - start < 15
+    assert "1 s" in str(info.value)  # stopped by the CPU limit, not the 30 s wall clock
 
 
 def test_wall_clock_limit_stops_the_child(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
     limits = Limits(wall_seconds=1.0)
-    start = time.monotonic()
     with pytest.raises(SandboxError, match="wall-clock") as info:
         run_limited(
             targets.sleep_with_pid, args=(str(pid_file), 30.0), limits=limits, wait_interval=0.1
         )
     assert "1 s" in str(info.value)
-    assert time.monotonic() - start < 10
     pid = int(pid_file.read_text())
     assert process_gone(pid)
 
@@ -141,7 +137,6 @@ def test_exception_from_on_wait_propagates_and_kills_the_child(tmp_path: Path) -
         if pid_file.exists() and calls >= 3:
             raise LeaseLost("the lease was taken over")
 
-    start = time.monotonic()
     with pytest.raises(LeaseLost, match="taken over"):
         run_limited(
             targets.sleep_with_pid,
@@ -149,5 +144,4 @@ def test_exception_from_on_wait_propagates_and_kills_the_child(tmp_path: Path) -
             on_wait=on_wait,
             wait_interval=0.1,
         )
-    assert time.monotonic() - start < 10
     assert process_gone(int(pid_file.read_text()))

@@ -16,6 +16,7 @@ MSG_OPTIONS_NOT_MAPPING = "The options of {kind} {name!r} must be a mapping of n
 MSG_UNKNOWN_OPTIONS = (
     "Unknown option(s) {unknown} for {kind} {name!r}. Accepted options: {accepted}."
 )
+MSG_MISSING_OPTIONS = "The {kind} {name!r} needs the option(s) {missing}."
 
 
 class Registry(Generic[T]):
@@ -83,14 +84,10 @@ class Registry(Generic[T]):
             signature = inspect.signature(factory)
         except (TypeError, ValueError):  # a builtin without a signature
             return factory(**options)
-        parameters = signature.parameters.values()
+        parameters = list(signature.parameters.values())
+        named = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        accepted = [p.name for p in parameters if p.kind in named]
         if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
-            accepted = [
-                p.name
-                for p in parameters
-                if p.kind
-                in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-            ]
             unknown = sorted(set(options) - set(accepted))
             if unknown:
                 raise ConfigurationError(
@@ -101,6 +98,17 @@ class Registry(Generic[T]):
                         accepted=", ".join(map(repr, accepted)) or "none",
                     )
                 )
+        missing = [
+            p.name
+            for p in parameters
+            if p.kind in named and p.default is p.empty and p.name not in options
+        ]
+        if missing:
+            raise ConfigurationError(
+                MSG_MISSING_OPTIONS.format(
+                    kind=self.kind, name=name, missing=", ".join(map(repr, missing))
+                )
+            )
         return factory(**options)
 
     def names(self) -> list[str]:

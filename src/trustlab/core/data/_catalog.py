@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
 from trustlab.core.data.records import Dataset
-from trustlab.core.errors import ConfigurationError
 from trustlab.core.registry import Registry
 
 Loader = Callable[..., Dataset]
 
 DATASETS: Registry[Loader] = Registry("data set")
 """Loaders by name. Each loader takes keyword-only options and returns a data set record."""
-
-MSG_UNKNOWN_OPTIONS = (
-    "Data set {name!r} does not take the option(s) {bad}. Its options are: {accepted}."
-)
-MSG_MISSING_OPTIONS = "Data set {name!r} needs the option(s) {missing}."
 
 
 def list_datasets() -> list[str]:
@@ -64,14 +57,5 @@ def load_dataset(name: str, **options: Any) -> Dataset:
     >>> len(ds)
     700
     """
-    loader = DATASETS.get(name)
-    params = inspect.signature(loader).parameters
-    unknown = sorted(set(options) - set(params))
-    if unknown:
-        raise ConfigurationError(
-            MSG_UNKNOWN_OPTIONS.format(name=name, bad=unknown, accepted=list(params) or "none")
-        )
-    missing = [p.name for p in params.values() if p.default is p.empty and p.name not in options]
-    if missing:
-        raise ConfigurationError(MSG_MISSING_OPTIONS.format(name=name, missing=missing))
-    return loader(**options)
+    dataset: Dataset = DATASETS.build(name, options)
+    return dataset
