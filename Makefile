@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install bench-install demo test lint typecheck unit clean
+.PHONY: install bench-install demo test test-fast lint typecheck unit unit-fast clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,15 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
+# The fast tier: every test not marked slow (small models, small data, fixed seeds).
+unit-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow"
+
+# Everything CI runs.
 test: lint typecheck unit
+
+# The everyday loop: lint and the fast tier.
+test-fast: lint unit-fast
 
 clean:
 	rm -rf $(VENV) trustlab-data .pytest_cache .mypy_cache .ruff_cache

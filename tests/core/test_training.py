@@ -193,7 +193,7 @@ def test_label_without_a_logit() -> None:
 
 
 def test_model_must_return_2d_logits() -> None:
-    with pytest.raises(DataError, match=r"logits of shape \(batch, n_classes\)"):
+    with pytest.raises(DataError, match=r"logits of shape \(n_examples, n_classes\)"):
         predict_logits(nn.Flatten(0), torch.zeros(3, 2))
 
 

@@ -21,6 +21,7 @@ def demo_task(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_task(spec, tasks_dir=tmp_path_factory.mktemp("demo")).paths.root
 
 
+@pytest.mark.slow
 def test_loss_threshold_attack_beats_random_on_the_demo_task(
     demo_task: Path, tmp_path: Path
 ) -> None:

@@ -36,7 +36,7 @@ MSG_LOGITS_SHAPE = (
     "{n_examples} examples."
 )
 MSG_LOGITS_NON_FINITE = (
-    "The model returned {what} for example {index}; membership scores need finite outputs."
+    "The model returned {what} for example {index}; the evaluation needs finite outputs."
 )
 MSG_BATCH_SIZE = "The 'batch_size' parameter of {owner} must be an int >= 1. Got {value!r} instead."
 
@@ -140,7 +140,9 @@ def model_device_and_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]
     return device, dtype
 
 
-def compute_logits(*, model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+def compute_logits(
+    *, model: nn.Module, x: torch.Tensor, batch_size: int, require_finite: bool = True
+) -> torch.Tensor:
     """Run ``model`` on ``x`` in eval mode, without gradients, ``batch_size`` rows at a time.
 
     Floating-point inputs are cast to the model's floating-point dtype and every batch is moved
@@ -154,6 +156,8 @@ def compute_logits(*, model: nn.Module, x: torch.Tensor, batch_size: int) -> tor
         Inputs, already checked with :func:`as_input_tensor`.
     batch_size : int
         Rows per forward pass.
+    require_finite : bool, default=True
+        Refuse logits that hold NaN or an infinity (:class:`DataError` naming the example).
 
     Returns
     -------
@@ -182,4 +186,10 @@ def compute_logits(*, model: nn.Module, x: torch.Tensor, batch_size: int) -> tor
         for module, training in modes:
             module.training = training
     logits = torch.cat(outputs) if len(outputs) > 1 else outputs[0]
+    if not require_finite:
+        if logits.dim() != 2 or logits.shape[0] != x.shape[0]:
+            raise DataError(
+                MSG_LOGITS_SHAPE.format(shape=tuple(logits.shape), n_examples=x.shape[0])
+            )
+        return logits
     return check_logits(logits, n_examples=x.shape[0])

@@ -35,7 +35,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trustlab.core.checks import as_input_tensor, as_label_tensor, model_device_and_dtype
+from trustlab.core.checks import (
+    as_input_tensor,
+    as_label_tensor,
+    compute_logits,
+    model_device_and_dtype,
+)
 from trustlab.core.errors import ConfigurationError, DataError
 from trustlab.core.optim import OPTIMIZERS, make_optimizer
 from trustlab.core.params import Integer, Real, Seed, check_param
@@ -495,15 +500,10 @@ def predict_logits(model: nn.Module, x: ArrayLike, *, batch_size: int = 1024) ->
     torch.Size([5, 10])
     """
     batch_size = check_param(batch_size, _AT_LEAST_ONE, name="batch_size", owner="predict_logits")
-    features = _features(x)
-    device, _ = model_device_and_dtype(model)
-    outputs: list[torch.Tensor] = []
-    with model_mode(model, training=False), torch.no_grad():
-        for start in range(0, features.shape[0], batch_size):
-            logits = model(features[start : start + batch_size].to(device))
-            _check_logits(logits)
-            outputs.append(logits.detach().to("cpu", torch.float32))
-    return torch.cat(outputs)
+    logits = compute_logits(
+        model=model, x=_features(x), batch_size=batch_size, require_finite=False
+    )
+    return logits.to(torch.float32)
 
 
 def accuracy(model: nn.Module, x: ArrayLike, y: ArrayLike) -> float:
