@@ -40,6 +40,7 @@ import torch
 import yaml
 
 from trustlab.core.models import build_model
+from trustlab.core.training import predict_logits
 from trustlab.core.weights import load_model
 from trustlab.extraction import (
     ActiveThief,
@@ -118,7 +119,8 @@ def fidelity_table(task_dir: Path, *, budgets: list[int], defences: list[str], e
                 torch.manual_seed(0)
                 copy = build_model("digits-cnn")
                 result = attack.extract(oracle=oracle, surrogate=copy, budget=budget)
-                agreement = label_agreement(victim=eval_labels, copy=result.model, x=eval_x)
+                copy_logits = predict_logits(result.model, eval_x)
+                agreement = label_agreement(y_true=eval_labels, y_pred=copy_logits)
                 cells.append(f"{agreement:8.3f}")
             seconds = time.perf_counter() - started
             print(f"{name:<26}{defence_name:<17}" + "".join(cells) + f"{seconds:10.1f}", flush=True)

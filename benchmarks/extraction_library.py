@@ -22,7 +22,7 @@ from torch import nn
 
 from trustlab.core.data import load_dataset
 from trustlab.core.models import build_model
-from trustlab.core.training import accuracy, fit_classifier, seed_everything
+from trustlab.core.training import accuracy, fit_classifier, predict_logits, seed_everything
 from trustlab.extraction import (
     ActiveThief,
     Distillation,
@@ -87,6 +87,7 @@ def main() -> None:
             ),
         }
 
+    victim_logits = predict_logits(victim, x_test)  # computed once for every metric
     print("\n## Part 1: label agreement with the victim (label answers)")
     print(f"| attack | {' | '.join(f'budget {b}' for b in budgets)} | seconds |")
     print(f"|---|{'---|' * len(budgets)}---|")
@@ -98,7 +99,9 @@ def main() -> None:
             result = attacks(budget)[name].extract(
                 oracle=oracle, surrogate=mlp(32, 5), budget=budget
             )
-            agreement = label_agreement(victim=victim, copy=result.model, x=x_test)
+            agreement = label_agreement(
+                y_true=victim_logits, y_pred=predict_logits(result.model, x_test)
+            )
             cells.append(f"{agreement:.3f} ({result.queries_used} q)")
         print(f"| {name} | {' | '.join(cells)} | {time.perf_counter() - start:.1f} |")
 
@@ -121,8 +124,12 @@ def main() -> None:
         clean = oracle.clean_outputs(x_test)
         answered = LocalOracle(model=victim, defence=defence).query(x_test)
         kept = float((answered.argmax(1) == clean.argmax(1)).float().mean())
-        agreement = label_agreement(victim=victim, copy=result.model, x=x_test)
-        kl = kl_divergence(victim=victim, copy=result.model, x=x_test)
+        copy_logits = predict_logits(result.model, x_test)
+        agreement = label_agreement(y_true=victim_logits, y_pred=copy_logits)
+        kl = kl_divergence(
+            reference=victim_logits.double().softmax(dim=1),
+            candidate=copy_logits.double().softmax(dim=1),
+        )
         print(f"| {name} | {agreement:.3f} | {kl:.3f} | {kept:.3f} |")
 
     print("\n## Part 3: PRADA (threshold 0.9) on query streams of 400")

@@ -145,7 +145,7 @@ def main() -> None:
 
     def thresholds() -> np.ndarray:
         post = GroupThresholds(criterion="demographic_parity").fit(
-            scores=train_margin, y_true=y, sensitive_features=sex
+            scores=train_margin, y=y, sensitive_features=sex
         )
         return post.predict(scores=test_margin, sensitive_features=sex_test, seed=SEED)
 
@@ -172,7 +172,7 @@ def main() -> None:
 
     def gb_thresholds() -> np.ndarray:
         post = GroupThresholds(criterion="demographic_parity").fit(
-            scores=gb_model.decision_function(x64), y_true=y, sensitive_features=sex
+            scores=gb_model.decision_function(x64), y=y, sensitive_features=sex
         )
         return post.predict(
             scores=gb_model.decision_function(x64_test), sensitive_features=sex_test, seed=SEED
@@ -215,10 +215,10 @@ def main() -> None:
         front = pareto_sweep(
             bounds=[0.0, 0.01, 0.02, 0.05, 0.1, 0.2],
             fit=lambda bound: GroupThresholds(tolerance=bound).fit(
-                scores=train_margin, y_true=y, sensitive_features=sex
+                scores=train_margin, y=y, sensitive_features=sex
             ),
             evaluate=lambda m: m.evaluate(
-                scores=test_margin, y_true=y_test, sensitive_features=sex_test, seed=SEED
+                scores=test_margin, y=y_test, sensitive_features=sex_test, seed=SEED
             ),
         )
         plot_pareto(front, path=args.plot, label="GroupThresholds on the MLP")

@@ -234,9 +234,9 @@ def smoothing_rows(
     grid = [0.0, 0.25, 0.5, 0.75, 1.0]
     alpha = 0.001
 
-    smooth = Smooth(base_classifier=base, num_classes=10, sigma=sigma)
+    smooth = Smooth(num_classes=10, sigma=sigma)
     start = time.perf_counter()
-    ours = smooth.certify_batch(x=x, n0=n, n=n, alpha=alpha, batch_size=500, seed=0)
+    ours = smooth.certify_batch(model=base, x=x, n0=n, n=n, alpha=alpha, batch_size=500, seed=0)
     ours_s = time.perf_counter() - start
     _, ours_acc = certified_accuracy_curve(
         radii=ours.radii, predictions=ours.predictions, labels=y, radii_grid=grid

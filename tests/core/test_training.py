@@ -349,3 +349,22 @@ def test_train_reports_a_diverged_loss() -> None:
             seed=0,
             loss=lambda step: step.model(step.batch["x"]).sum() * float("nan"),
         )
+
+
+def test_a_hook_that_stops_the_run_owns_a_diverged_loss() -> None:
+    from trustlab.core.training import train
+
+    model, x, y = _tiny()
+    seen: list[float] = []
+    history = train(
+        model,
+        data={"x": x, "y": y},
+        epochs=2,
+        batch_size=4,
+        seed=0,
+        loss=lambda step: step.model(step.batch["x"]).sum() * float("nan"),
+        after_step=lambda step: True,  # e.g. a guard that restored a checkpoint
+        after_epoch=lambda epoch, loss: seen.append(loss) is None and False,
+    )
+    assert history.stopped_early and history.steps == 1
+    assert len(seen) == 1 and seen[0] != seen[0]  # NaN handed to the hook, no error

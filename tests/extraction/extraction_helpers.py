@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from trustlab.core.models import build_model
-from trustlab.core.training import seed_everything
+from trustlab.core.training import predict_logits, seed_everything
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,6 +28,11 @@ class DigitsSplit:
 def make_mlp(hidden: int = 64, seed: int = 0) -> nn.Module:
     seed_everything(seed)
     return build_model("mlp", arguments={"in_features": 64, "num_classes": 10, "hidden": [hidden]})
+
+
+def outputs(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The model's raw outputs (logits or embeddings) on ``x``, computed once for the metrics."""
+    return predict_logits(model, x)
 
 
 @contextlib.contextmanager

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
-from extraction_helpers import DigitsSplit, make_mlp
+from extraction_helpers import DigitsSplit, make_mlp, outputs
 from torch import nn
 
 from trustlab.core.errors import ConfigurationError, DataError
+from trustlab.core.params import MSG_PARAM
 from trustlab.extraction import (
     ActiveThief,
     Distillation,
@@ -20,6 +23,7 @@ from trustlab.extraction import (
 )
 from trustlab.extraction.defences import EmbeddingTransform
 from trustlab.extraction.jacobian import step_size
+from trustlab.extraction.knockoff import MSG_POOL_LABELS
 
 BUDGET = 150
 TRAINING = {"epochs": 15, "lr": 3e-3}
@@ -40,7 +44,9 @@ def steal(
     )
     assert result.queries_used == oracle.queries_used <= BUDGET
     assert result.transfer_x.shape[0] == result.queries_used
-    agreement = label_agreement(victim=victim, copy=result.model, x=digits.x_test)
+    agreement = label_agreement(
+        y_true=outputs(victim, digits.x_test), y_pred=outputs(result.model, digits.x_test)
+    )
     assert result.history[-1].fidelity == pytest.approx(agreement)
     return agreement, result.queries_used
 
@@ -141,8 +147,9 @@ def test_a_copy_fits_only_its_own_client_frame(victim: nn.Module, digits: Digits
     inputs = torch.zeros(len(clean), 1)
     own = defence.apply(outputs=clean, inputs=inputs, client_id="team-a")
     other = defence.apply(outputs=clean, inputs=inputs, client_id="team-b")
-    assert embedding_l2(victim=own, copy=result.model, x=digits.x_test) * 3 < embedding_l2(
-        victim=other, copy=result.model, x=digits.x_test
+    copy = outputs(result.model, digits.x_test)
+    assert embedding_l2(reference=own, candidate=copy) * 3 < embedding_l2(
+        reference=other, candidate=copy
     )
 
 
@@ -150,7 +157,10 @@ def test_encoder_extraction_beats_noise_queries(victim: nn.Module, digits: Digit
     def copy_error(attack: ExtractionAttack) -> float:
         oracle = LocalOracle(model=victim, output="embeddings", budget=BUDGET)
         result = attack.extract(oracle=oracle, surrogate=make_mlp(seed=5), budget=BUDGET)
-        return embedding_l2(victim=victim, copy=result.model, x=digits.x_test)
+        return embedding_l2(
+            reference=outputs(victim, digits.x_test),
+            candidate=outputs(result.model, digits.x_test),
+        )
 
     training = {"epochs": 60, "lr": 3e-3}
     noise = torch.rand(BUDGET, 64, generator=torch.Generator().manual_seed(3))
@@ -200,26 +210,82 @@ def test_extraction_is_reproducible(victim: nn.Module, digits: DigitsSplit) -> N
     assert all(torch.equal(a, b) for a, b in zip(weights(), weights(), strict=True))
 
 
+POOL = torch.zeros(3, 64)
+
+
+def param_message(name: str, owner: str, rule: str, value: object) -> str:
+    return MSG_PARAM.format(name=name, owner=owner, rule=rule, value=value)
+
+
 @pytest.mark.parametrize(
-    ("attack", "match"),
+    ("make", "message"),
     [
-        (KnockoffNets(sampling="smart", pool=torch.zeros(3, 64)), "'sampling' parameter"),
-        (KnockoffNets(sampling="adaptive", pool=torch.zeros(3, 64)), "needs pool_labels"),
-        (ActiveThief(strategy="bald", pool=torch.zeros(3, 64)), "'strategy' parameter"),
-        (JacobianAugmentation(seed_x=torch.zeros(3, 64), lam=-1.0), "'lam' parameter"),
-        (JacobianAugmentation(seed_x=torch.zeros(3, 64), clip=(1.0, 0.0)), "'clip' parameter"),
-        (Distillation(query_x=torch.zeros(3, 64), epochs=0), "'epochs' parameter"),
-        (Distillation(query_x=torch.zeros(3, 64), embedding_loss="l1"), "'embedding_loss'"),
+        (
+            lambda: KnockoffNets(sampling="smart", pool=POOL),
+            param_message("sampling", "KnockoffNets", "one of 'random', 'adaptive'", "smart"),
+        ),
+        (lambda: KnockoffNets(sampling="adaptive", pool=POOL), MSG_POOL_LABELS),
+        (
+            lambda: ActiveThief(strategy="bald", pool=POOL),
+            param_message("strategy", "ActiveThief", "one of 'uncertainty', 'k-center'", "bald"),
+        ),
+        (
+            lambda: ActiveThief(pool=POOL, initial=0),
+            param_message("initial", "ActiveThief", "None or an int >= 1", 0),
+        ),
+        (
+            lambda: JacobianAugmentation(seed_x=POOL, lam=-1.0),
+            param_message("lam", "JacobianAugmentation", "a finite float > 0", -1.0),
+        ),
+        (
+            lambda: JacobianAugmentation(seed_x=POOL, clip=(1.0, 0.0)),
+            param_message(
+                "clip",
+                "JacobianAugmentation",
+                "None or a pair (low, high) of finite numbers with low < high",
+                (1.0, 0.0),
+            ),
+        ),
+        (
+            lambda: Distillation(query_x=POOL, epochs=0),
+            param_message("epochs", "Distillation", "an int >= 1", 0),
+        ),
+        (
+            lambda: Distillation(query_x=POOL, seed=-1),
+            param_message("seed", "Distillation", "an int in [0, 4294967295]", -1),
+        ),
+        (
+            lambda: Distillation(query_x=POOL, embedding_loss="l1"),
+            param_message("embedding_loss", "Distillation", "one of 'mse', 'cosine'", "l1"),
+        ),
     ],
 )
-def test_bad_parameters_spend_no_queries(
-    attack: ExtractionAttack, match: str, victim: nn.Module
+def test_bad_parameters_fail_at_construction(
+    make: Callable[[], ExtractionAttack], message: str
 ) -> None:
+    with pytest.raises(ConfigurationError) as error:
+        make()
+    assert str(error.value) == message
+
+
+def test_bad_extract_arguments_spend_no_queries(victim: nn.Module) -> None:
     oracle = LocalOracle(model=victim, budget=10)
-    with pytest.raises(ConfigurationError, match=match):
-        attack.extract(oracle=oracle, surrogate=make_mlp(), budget=10)
+    attack = Distillation(query_x=POOL)
+    for arguments, message in [
+        (
+            {"oracle": oracle, "surrogate": make_mlp(), "budget": 0},
+            param_message("budget", "Distillation.extract", "an int >= 1", 0),
+        ),
+        (
+            {"oracle": victim, "surrogate": make_mlp(), "budget": 5},
+            "'oracle' parameter of Distillation.extract must be an Oracle",
+        ),
+        (
+            {"oracle": oracle, "surrogate": "mlp", "budget": 5},
+            "'surrogate' parameter of Distillation.extract must be a torch.nn.Module",
+        ),
+    ]:
+        with pytest.raises(ConfigurationError) as error:
+            attack.extract(**arguments)  # type: ignore[arg-type]
+        assert message in str(error.value)
     assert oracle.queries_used == 0
-    with pytest.raises(ConfigurationError, match=r"'budget' argument of Distillation\.extract"):
-        Distillation(query_x=torch.zeros(3, 64)).extract(
-            oracle=oracle, surrogate=make_mlp(), budget=0
-        )

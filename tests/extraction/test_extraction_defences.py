@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -10,7 +11,8 @@ import torch.nn.functional as F
 from extraction_helpers import DigitsSplit
 from torch import nn
 
-from trustlab.core.errors import ConfigurationError, DataError
+from trustlab.core.errors import ConfigurationError, DataError, UnknownNameError
+from trustlab.core.params import MSG_PARAM
 from trustlab.extraction.defences import (
     AdditiveNoise,
     Chain,
@@ -19,6 +21,7 @@ from trustlab.extraction.defences import (
     ReverseSigmoid,
     Rounding,
     TopK,
+    build_defence,
     chain,
 )
 from trustlab.extraction.defences.embedding_transform import MSG_DIM_TOO_SMALL
@@ -200,23 +203,90 @@ def test_chain_applies_defences_in_order(probs: torch.Tensor) -> None:
     assert Chain(Rounding(), TopK()).probabilities_only is True
 
 
+def test_chain_is_built_from_names_and_options(probs: torch.Tensor) -> None:
+    inputs = torch.zeros(200, 1)
+    specs = [
+        {"name": "top-k", "options": {"k": 2}},
+        {"name": "rounding", "options": {"decimals": 1}},
+    ]
+    built = build_defence("chain", {"defences": specs})
+    assert repr(built) == repr(chain([TopK(k=2), Rounding(decimals=1)]))
+    assert repr(build_defence({"name": "chain", "options": {"defences": ["top-k"]}})) == repr(
+        Chain(TopK())
+    )
+    expected = chain([TopK(k=2), Rounding(decimals=1)]).apply(
+        outputs=probs, inputs=inputs, client_id="a"
+    )
+    assert torch.equal(built.apply(outputs=probs, inputs=inputs, client_id="a"), expected)
+
+
+def test_build_defence_refuses_unknown_names_options_and_malformed_specs() -> None:
+    with pytest.raises(UnknownNameError, match="Unknown output defence 'blur'"):
+        build_defence("blur")
+    with pytest.raises(ConfigurationError, match="Unknown option\\(s\\) 'digits'"):
+        build_defence("rounding", {"digits": 2})
+    with pytest.raises(ConfigurationError, match="registered name or as a mapping"):
+        build_defence({"kind": "rounding"})
+    with pytest.raises(ConfigurationError, match="got options twice"):
+        build_defence({"name": "rounding", "options": {}}, {"decimals": 1})
+    with pytest.raises(ConfigurationError, match="'defences' parameter of chain"):
+        build_defence("chain", {"defences": "rounding"})
+
+
+def rule_message(name: str, owner: str, rule: str, value: object) -> str:
+    return MSG_PARAM.format(name=name, owner=owner, rule=rule, value=value)
+
+
 @pytest.mark.parametrize(
-    ("defence", "match"),
+    ("make", "message"),
     [
-        (Rounding(decimals=-1), "'decimals' parameter of Rounding must be an int >= 0"),
-        (TopK(k=0), "'k' parameter of TopK must be an int >= 1"),
-        (AdditiveNoise(scale=-1.0), "'scale' parameter of AdditiveNoise must be a finite float"),
-        (AdditiveNoise(scale=0.1, seed=-2), "'seed' parameter of AdditiveNoise"),
-        (ReverseSigmoid(beta=0.0, gamma=1.0), "'beta' parameter of ReverseSigmoid"),
-        (ReverseSigmoid(beta=1.0, gamma=float("nan")), "'gamma' parameter of ReverseSigmoid"),
-        (EmbeddingTransform(secret=""), "'secret' parameter of EmbeddingTransform"),
-        (Chain(Rounding, TopK()), "Chain takes OutputDefence instances"),  # type: ignore[arg-type]
+        (
+            lambda: Rounding(decimals=-1),
+            rule_message("decimals", "Rounding", "an int >= 0", -1),
+        ),
+        (lambda: TopK(k=0), rule_message("k", "TopK", "an int >= 1", 0)),
+        (lambda: TopK(renormalise=1), rule_message("renormalise", "TopK", "a bool", 1)),
+        (
+            lambda: AdditiveNoise(scale=-1.0),
+            rule_message("scale", "AdditiveNoise", "a finite float > 0", -1.0),
+        ),
+        (
+            lambda: AdditiveNoise(scale=0.1, seed=-2),
+            rule_message("seed", "AdditiveNoise", "an int in [0, 4294967295]", -2),
+        ),
+        (
+            lambda: ReverseSigmoid(beta=0.0, gamma=1.0),
+            rule_message("beta", "ReverseSigmoid", "a finite float > 0", 0.0),
+        ),
+        (
+            lambda: ReverseSigmoid(beta=1.0, gamma=float("nan")),
+            rule_message("gamma", "ReverseSigmoid", "a finite float > 0", float("nan")),
+        ),
+        (
+            lambda: EmbeddingTransform(secret=""),
+            rule_message("secret", "EmbeddingTransform", "a non-empty str", ""),
+        ),
+        (
+            lambda: EmbeddingTransform(secret="s", dim=0),
+            rule_message("dim", "EmbeddingTransform", "None or an int >= 1", 0),
+        ),
+        (
+            lambda: Chain(Rounding, TopK()),  # type: ignore[arg-type]
+            rule_message(
+                "defences",
+                "Chain",
+                "OutputDefence instances (e.g. Rounding(decimals=2)), not classes or names",
+                (Rounding, TopK()),
+            ),
+        ),
     ],
 )
-def test_bad_parameters_raise_a_configuration_error(defence: OutputDefence, match: str) -> None:
-    outputs = torch.tensor([[0.25, 0.75]])
-    with pytest.raises(ConfigurationError, match=match):
-        defence.apply(outputs=outputs, inputs=torch.zeros(1, 1), client_id="a")
+def test_bad_parameters_fail_at_construction(
+    make: Callable[[], OutputDefence], message: str
+) -> None:
+    with pytest.raises(ConfigurationError) as error:
+        make()
+    assert str(error.value) == message
 
 
 def test_bad_batches_raise_a_data_error() -> None:

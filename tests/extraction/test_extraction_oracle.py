@@ -14,7 +14,7 @@ from torch import nn
 from trustlab.core.errors import ConfigurationError, DataError, TrustlabError
 from trustlab.extraction import BudgetExhaustedError, LocalOracle, QueryClient, RemoteOracle
 from trustlab.extraction.defences import ReverseSigmoid, Rounding
-from trustlab.extraction.oracle import MSG_BUDGET
+from trustlab.extraction.oracle import MSG_BUDGET, MSG_TOP_K
 
 
 def test_output_modes(victim: nn.Module, digits: DigitsSplit) -> None:
@@ -44,7 +44,7 @@ def test_defences_are_applied_before_the_answer_is_formed(
     assert torch.equal(deceptive.argmax(dim=1), clean.argmax(dim=1))
     assert not torch.allclose(deceptive, clean, atol=1e-2)
     with pytest.raises(ConfigurationError, match="cannot defend output='embeddings'"):
-        LocalOracle(model=victim, output="embeddings", defence=defence).query(x)
+        LocalOracle(model=victim, output="embeddings", defence=defence)
 
 
 def test_a_refused_batch_costs_nothing(victim: nn.Module, digits: DigitsSplit) -> None:
@@ -64,23 +64,57 @@ def test_a_refused_batch_costs_nothing(victim: nn.Module, digits: DigitsSplit) -
     assert oracle.log[0].time <= oracle.log[1].time and oracle.log[0].seconds >= 0
 
 
-def test_bad_queries_and_parameters_cost_nothing(victim: nn.Module) -> None:
+def test_bad_queries_cost_nothing(victim: nn.Module) -> None:
     oracle = LocalOracle(model=victim, budget=10)
     with pytest.raises(DataError, match="NaN"):
         oracle.query(torch.full((2, 64), float("nan")))
     with pytest.raises(DataError, match="x is empty"):
         oracle.query(torch.zeros(0, 64))
     assert oracle.queries_used == 0 and oracle.log == []
-    for kwargs, match in [
-        ({"output": "logits"}, "'output' parameter of LocalOracle"),
-        ({"output": "top-k"}, "'top_k' parameter of LocalOracle"),
-        ({"top_k": 3}, "'top_k' parameter of LocalOracle"),
-        ({"budget": -1}, "'budget' parameter of LocalOracle"),
-        ({"batch_size": 0}, "'batch_size' parameter of LocalOracle"),
-        ({"defence": "rounding"}, "'defence' parameter of LocalOracle"),
-    ]:
-        with pytest.raises(ConfigurationError, match=match):
-            LocalOracle(model=victim, **kwargs).query(torch.zeros(1, 64))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"output": "logits"},
+            "The 'output' parameter of LocalOracle must be one of 'probabilities', 'labels', "
+            "'top-k', 'embeddings'. Got 'logits' instead.",
+        ),
+        ({"output": "top-k"}, MSG_TOP_K.format(value=None, output="top-k")),
+        ({"top_k": 3}, MSG_TOP_K.format(value=3, output="probabilities")),
+        (
+            {"budget": -1},
+            "The 'budget' parameter of LocalOracle must be None or an int >= 0. Got -1 instead.",
+        ),
+        (
+            {"batch_size": 0},
+            "The 'batch_size' parameter of LocalOracle must be an int >= 1. Got 0 instead.",
+        ),
+        (
+            {"defence": "rounding"},
+            "The 'defence' parameter of LocalOracle must be None or an OutputDefence such as "
+            "Rounding(). Got 'rounding' instead.",
+        ),
+        (
+            {"client_id": ""},
+            "The 'client_id' parameter of LocalOracle must be a non-empty str. Got '' instead.",
+        ),
+    ],
+)
+def test_bad_parameters_fail_at_construction(
+    victim: nn.Module, kwargs: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigurationError) as error:
+        LocalOracle(model=victim, **kwargs)  # type: ignore[arg-type]
+    assert str(error.value) == message
+
+
+def test_remote_oracle_checks_its_parameters_at_construction() -> None:
+    with pytest.raises(ConfigurationError, match="'client' parameter of RemoteOracle"):
+        RemoteOracle(client=object(), task_id="steal-digits")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="'task_id' parameter of RemoteOracle"):
+        RemoteOracle(client=FakeArena(nn.Linear(2, 2), budget=1), task_id="")
 
 
 @dataclasses.dataclass

@@ -109,9 +109,13 @@ def test_bad_state_and_inputs_change_nothing(digits: DigitsSplit) -> None:
     with pytest.raises(DataError, match="same number of examples"):
         detector.observe(inputs=digits.x_pool[:3], client_id="a", labels=digits.y_pool[:2])
     assert detector.state_dict("a") == before
-    with pytest.raises(ConfigurationError, match="'threshold' parameter of PRADA"):
-        PRADA(threshold=1.5).observe(
-            inputs=digits.x_pool[:3], client_id="a", labels=digits.y_pool[:3]
-        )
+
+
+def test_bad_parameters_fail_at_construction() -> None:
+    with pytest.raises(ConfigurationError) as error:
+        PRADA(threshold=1.5)
+    assert str(error.value) == (
+        "The 'threshold' parameter of PRADA must be a finite float in (0, 1]. Got 1.5 instead."
+    )
     with pytest.raises(ConfigurationError, match="'min_queries' parameter of PRADA"):
-        PRADA(min_queries=2).verdict("a")
+        PRADA(min_queries=2)

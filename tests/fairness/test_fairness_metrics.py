@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 import torch
 
 from trustlab.core.errors import ConfigurationError, DataError
+from trustlab.core.params import MSG_PARAM
 from trustlab.fairness import (
     _inputs,
     _rates,
@@ -17,6 +20,8 @@ from trustlab.fairness import (
     equalized_odds_difference,
     equalized_odds_ratio,
     fairness_gap,
+    group_name,
+    group_names,
     predictive_parity_difference,
     predictive_parity_ratio,
     selection_rate,
@@ -189,15 +194,80 @@ def test_undefined_rate_names_the_group() -> None:
         equal_opportunity_difference(y_true=y_true, y_pred=Y_PRED, sensitive_features=GROUP)
 
 
+def _message(name: str, owner: str, rule: str, value: object) -> str:
+    return MSG_PARAM.format(name=name, owner=owner, rule=rule, value=value)
+
+
 def test_bad_parameters_are_rejected() -> None:
-    with pytest.raises(ConfigurationError, match="'method' parameter"):
+    with pytest.raises(ConfigurationError) as info:
         demographic_parity_difference(y_pred=Y_PRED, sensitive_features=GROUP, method="pairs")
-    with pytest.raises(ConfigurationError, match="'agg' parameter"):
+    assert str(info.value) == _message(
+        "method",
+        "demographic_parity_difference",
+        "one of 'between_groups', 'to_overall'",
+        "pairs",
+    )
+    with pytest.raises(ConfigurationError) as info:
         equalized_odds_difference(y_true=Y_TRUE, y_pred=Y_PRED, sensitive_features=GROUP, agg="max")
-    with pytest.raises(ConfigurationError, match="'pos_label' parameter"):
+    assert str(info.value) == _message(
+        "agg", "equalized_odds_difference", "one of 'worst_case', 'mean'", "max"
+    )
+    with pytest.raises(ConfigurationError) as info:
         demographic_parity_difference(y_pred=Y_PRED, sensitive_features=GROUP, pos_label="1")
-    with pytest.raises(ConfigurationError, match="'criterion' parameter"):
+    assert str(info.value) == _message(
+        "pos_label", "demographic_parity_difference", "None or an int", "1"
+    )
+    with pytest.raises(ConfigurationError) as info:
+        selection_rate(y_pred=Y_PRED, pos_label=None)  # type: ignore[arg-type]
+    assert str(info.value) == _message("pos_label", "selection_rate", "an int", None)
+    with pytest.raises(ConfigurationError, match="'criterion' parameter of fairness_gap"):
         fairness_gap(criterion="parity", y_true=Y_TRUE, y_pred=Y_PRED, sensitive_features=GROUP)
+
+
+def test_criterion_functions_take_fairlearn_arguments() -> None:
+    # Demographic parity accepts y_true (checked, not used), as Fairlearn's functions do.
+    with_truth = demographic_parity_difference(
+        y_true=Y_TRUE, y_pred=Y_PRED, sensitive_features=GROUP
+    )
+    assert with_truth == demographic_parity_difference(y_pred=Y_PRED, sensitive_features=GROUP)
+    with pytest.raises(DataError, match="y_true and y_pred"):
+        demographic_parity_ratio(y_true=Y_TRUE[:-1], y_pred=Y_PRED, sensitive_features=GROUP)
+    with pytest.raises(TypeError, match="missing required keyword-only argument: 'y_true'"):
+        equal_opportunity_difference(y_pred=Y_PRED, sensitive_features=GROUP)  # type: ignore[call-arg]
+    signature = inspect.signature(demographic_parity_difference)
+    assert list(signature.parameters) == [
+        "y_true",
+        "y_pred",
+        "sensitive_features",
+        "method",
+        "pos_label",
+    ]
+    assert signature.parameters["y_true"].default is None
+    assert "agg" in inspect.signature(equalized_odds_ratio).parameters
+    truth = inspect.signature(predictive_parity_ratio).parameters["y_true"]
+    assert truth.default is inspect.Parameter.empty
+    for function in (demographic_parity_ratio, equal_opportunity_difference):
+        assert function.__doc__
+        assert function.__module__ == "trustlab.fairness.metrics"
+        assert all(
+            p.kind is inspect.Parameter.KEYWORD_ONLY
+            for p in inspect.signature(function).parameters.values()
+        )
+
+
+def test_group_names_are_one_naming() -> None:
+    assert group_name({"sex": "Female", "race": "White"}) == "sex=Female, race=White"
+    assert group_name({"": np.float64(2.0)}) == "2"
+    labels = {"sex": ["Female", "Male"], "race": ["Black", "White", "Other"]}
+    names = group_names(labels)
+    assert len(names) == 6
+    assert names[1 * 3 + 2] == "sex=Male, race=Other"  # first attribute varies slowest
+    # The metrics name the groups of a mapping the same way.
+    sex = np.array(["Female", "Male", "Female", "Male"])
+    race = np.array(["White", "White", "Black", "Other"])
+    groups = _inputs.as_groups({"sex": sex, "race": race})
+    assert set(groups.names) <= set(names)
+    assert groups.names[groups.codes[0]] == "sex=Female, race=White"
 
 
 @pytest.mark.parametrize("method", ["between_groups", "to_overall"])
@@ -213,7 +283,9 @@ def test_matches_fairlearn_on_the_same_predictions(method: str) -> None:
     fl_sf = np.stack([group, race.astype(str)], axis=1)
     pairs = [
         (
-            demographic_parity_difference(y_pred=y_pred, sensitive_features=sf, method=method),
+            demographic_parity_difference(
+                y_true=y_true, y_pred=y_pred, sensitive_features=sf, method=method
+            ),
             fm.demographic_parity_difference(
                 y_true, y_pred, sensitive_features=fl_sf, method=method
             ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import pytest
@@ -162,12 +163,12 @@ def test_group_thresholds_reduce_the_gap_they_target(
     base_accuracy, base_gap = _test_gap(baseline, adult, criterion)
     post = GroupThresholds(criterion=criterion).fit(
         scores=_margin(baseline, adult.x_train),
-        y_true=adult.y_train,
+        y=adult.y_train,
         sensitive_features=adult.s_train,
     )
     assert post.gap_ == pytest.approx(0.0, abs=1e-9)
     report = post.evaluate(
-        scores=_margin(baseline, adult.x_test), y_true=adult.y_test, sensitive_features=adult.s_test
+        scores=_margin(baseline, adult.x_test), y=adult.y_test, sensitive_features=adult.s_test
     )
     assert report.criterion == criterion
     assert report.gap < 0.6 * base_gap
@@ -193,7 +194,7 @@ def test_group_thresholds_are_optimal_on_a_small_case() -> None:
     y = (rng.random(16) < np.where(group == 1, 0.6, 0.3)).astype(int)
     scores = y + rng.normal(scale=0.8, size=16)
     post = GroupThresholds(criterion="demographic_parity").fit(
-        scores=scores, y_true=y, sensitive_features=group
+        scores=scores, y=y, sensitive_features=group
     )
     # Randomised rules can only do better than the best deterministic pair.
     assert post.accuracy_ >= _brute_force_dp_accuracy(scores, y, group) - 1e-12
@@ -222,7 +223,7 @@ def test_group_thresholds_match_fairlearn_threshold_optimizer() -> None:
         probability = theirs._pmf_predict(x, sensitive_features=group)[:, 1]
         their_accuracy = np.mean(probability * y + (1 - probability) * (1 - y))
         ours = GroupThresholds(criterion=criterion).fit(
-            scores=scores, y_true=y, sensitive_features=group
+            scores=scores, y=y, sensitive_features=group
         )
         # Both solve the same problem exactly (theirs along the hull, ours as an LP).
         assert ours.accuracy_ == pytest.approx(their_accuracy, abs=2e-3)
@@ -235,7 +236,7 @@ def test_group_thresholds_predict_is_seeded_and_checks_groups() -> None:
     y = (rng.random(500) < 0.2 + 0.4 * group).astype(int)
     scores = y + rng.normal(size=500)
     post = GroupThresholds(criterion="equalized_odds", tolerance=0.01).fit(
-        scores=scores, y_true=y, sensitive_features=group
+        scores=scores, y=y, sensitive_features=group
     )
     assert post.gap_ <= 0.01 + 1e-9
     first = post.predict(scores=scores, sensitive_features=group, seed=1)
@@ -245,11 +246,31 @@ def test_group_thresholds_predict_is_seeded_and_checks_groups() -> None:
     with pytest.raises(DataError, match="Group '7' was not seen"):
         post.predict(scores=scores[:3], sensitive_features=[7, 7, 0])
     with pytest.raises(DataError, match="scores must be 1-D"):
-        GroupThresholds().fit(scores=np.ones((500, 2)), y_true=y, sensitive_features=group)
-    with pytest.raises(DataError, match="Group '0' has no example with y_true == 1"):
+        GroupThresholds().fit(scores=np.ones((500, 2)), y=y, sensitive_features=group)
+    with pytest.raises(DataError, match="Group '0' has no example with y == 1"):
         GroupThresholds(criterion="equal_opportunity").fit(
-            scores=scores, y_true=y * group, sensitive_features=group
+            scores=scores, y=y * group, sensitive_features=group
         )
+    with pytest.raises(DataError, match="y must hold the labels 0 and 1"):
+        GroupThresholds().fit(scores=scores, y=y + 1, sensitive_features=group)
+
+
+def test_group_thresholds_y_true_still_works_with_a_future_warning() -> None:
+    rng = np.random.default_rng(0)
+    group = rng.integers(0, 2, 300)
+    y = (rng.random(300) < 0.2 + 0.4 * group).astype(int)
+    scores = y + rng.normal(size=300)
+    new = GroupThresholds().fit(scores=scores, y=y, sensitive_features=group)
+    with pytest.warns(FutureWarning, match="renamed 'y'.*deprecated in 0.2.*removed in 0.4"):
+        old = GroupThresholds().fit(scores=scores, y_true=y, sensitive_features=group)
+    assert old.accuracy_ == new.accuracy_ and old.gap_ == new.gap_
+    with pytest.warns(FutureWarning, match=r"GroupThresholds\.evaluate"):
+        report = old.evaluate(scores=scores, y_true=y, sensitive_features=group)
+    assert report == new.evaluate(scores=scores, y=y, sensitive_features=group)
+    with pytest.raises(TypeError, match="once"):
+        GroupThresholds().fit(scores=scores, y=y, y_true=y, sensitive_features=group)
+    with pytest.raises(TypeError, match="missing required keyword-only argument: 'y'"):
+        GroupThresholds().fit(scores=scores, sensitive_features=group)
 
 
 # -- shared checks -------------------------------------------------------------------------
@@ -291,19 +312,51 @@ def test_model_mitigations_reject_bad_input_and_change_nothing(mitigation: objec
     assert str(info.value) == MSG_NOT_FITTED.format(owner=type(mitigation).__name__)
 
 
-def test_bad_hyperparameters_are_rejected_at_fit_time() -> None:
-    x, y, group = torch.randn(10, 2), torch.tensor([0, 1] * 5), torch.tensor([0] * 5 + [1] * 5)
-    cases = [
-        (FairnessConstrainedClassifier(bound=-0.1), "'bound' parameter"),
-        (FairnessConstrainedClassifier(criterion="parity"), "'criterion' parameter"),
-        (Reweighing(epochs=0), "'epochs' parameter"),
-        (AdversarialDebiasing(alpha_schedule="linear"), "'alpha_schedule' parameter"),
-        (AdversarialDebiasing(lr=0.0), "'lr' parameter"),
-    ]
-    for mitigation, message in cases:
-        with pytest.raises(ConfigurationError, match=message):
-            mitigation.fit(model=torch.nn.Linear(2, 2), x=x, y=y, sensitive_features=group)
-    with pytest.raises(ConfigurationError, match="'tolerance' parameter"):
-        GroupThresholds(tolerance=float("nan")).fit(
-            scores=x[:, 0], y_true=y, sensitive_features=group
-        )
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (
+            lambda: FairnessConstrainedClassifier(bound=-0.1),
+            "The 'bound' parameter of FairnessConstrainedClassifier must be a finite float >= 0. "
+            "Got -0.1 instead.",
+        ),
+        (
+            lambda: FairnessConstrainedClassifier(criterion="parity"),
+            "The 'criterion' parameter of FairnessConstrainedClassifier must be one of "
+            "'demographic_parity', 'equalized_odds', 'equal_opportunity'. Got 'parity' instead.",
+        ),
+        (
+            lambda: Reweighing(epochs=0),
+            "The 'epochs' parameter of Reweighing must be an int >= 1. Got 0 instead.",
+        ),
+        (
+            lambda: AdversarialDebiasing(alpha_schedule="linear"),
+            "The 'alpha_schedule' parameter of AdversarialDebiasing must be one of 'constant', "
+            "'sqrt'. Got 'linear' instead.",
+        ),
+        (
+            lambda: AdversarialDebiasing(lr=0.0),
+            "The 'lr' parameter of AdversarialDebiasing must be a finite float > 0. Got 0.0 "
+            "instead.",
+        ),
+        (
+            lambda: GroupThresholds(tolerance=float("nan")),
+            "The 'tolerance' parameter of GroupThresholds must be a finite float >= 0. Got nan "
+            "instead.",
+        ),
+    ],
+)
+def test_bad_hyperparameters_are_rejected_at_construction(build: Any, message: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        build()
+    assert str(info.value) == message
+
+
+def test_hyperparameters_are_normalised_at_construction() -> None:
+    mitigation = FairnessConstrainedClassifier(bound=0, epochs=np.int64(3), seed=np.int32(1))
+    assert type(mitigation.bound) is float and type(mitigation.epochs) is int
+    assert type(mitigation.seed) is int
+    with pytest.raises(ConfigurationError, match=r"'seed' parameter of GroupThresholds\.predict"):
+        GroupThresholds().fit(
+            scores=[0.1, 0.9, 0.2, 0.8], y=[0, 1, 0, 1], sensitive_features=[0, 0, 1, 1]
+        ).predict(scores=[0.5], sensitive_features=[0], seed=-1)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from trustlab.core.errors import ConfigurationError
+from trustlab.core.params import MSG_PARAM
 from trustlab.fairness import (
     GroupThresholds,
     ParetoFront,
@@ -32,9 +33,9 @@ def _sweep(bounds: list[float]) -> ParetoFront:
     return pareto_sweep(
         bounds=bounds,
         fit=lambda bound: GroupThresholds(tolerance=bound).fit(
-            scores=scores, y_true=y, sensitive_features=group
+            scores=scores, y=y, sensitive_features=group
         ),
-        evaluate=lambda m: m.evaluate(scores=scores, y_true=y, sensitive_features=group),
+        evaluate=lambda m: m.evaluate(scores=scores, y=y, sensitive_features=group),
     )
 
 
@@ -75,11 +76,20 @@ def test_front_keeps_only_undominated_points() -> None:
     assert [(p.gap, p.accuracy) for p in _front(points)] == [(0.05, 0.82), (0.3, 0.85)]
 
 
-def test_sweep_checks_its_inputs() -> None:
-    with pytest.raises(ConfigurationError, match="'bounds' parameter"):
-        _sweep([])
-    with pytest.raises(ConfigurationError, match="'bounds' parameter"):
-        _sweep([0.1, -0.2])
+@pytest.mark.parametrize("bounds", [[], [0.1, -0.2], "0.1", [float("inf")], [True]])
+def test_sweep_checks_its_bounds(bounds: object) -> None:
+    message = MSG_PARAM.format(
+        name="bounds",
+        owner="pareto_sweep",
+        rule="a non-empty sequence of finite floats >= 0",
+        value=bounds,
+    )
+    with pytest.raises(ConfigurationError) as info:
+        _sweep(bounds)  # type: ignore[arg-type]
+    assert str(info.value) == message
+
+
+def test_sweep_checks_what_fit_and_evaluate_return() -> None:
     with pytest.raises(ConfigurationError, match="must return a fitted FairnessMitigation"):
         pareto_sweep(bounds=[0.1], fit=lambda b: None, evaluate=lambda m: None)  # type: ignore
     with pytest.raises(ConfigurationError, match="must return a MitigationReport"):

@@ -16,16 +16,16 @@ from torch import nn
 from trustlab.core.errors import ConfigurationError, DataError
 from trustlab.core.metrics import auc
 from trustlab.core.metrics.roc import MSG_MISSING_CLASS
+from trustlab.core.params import MSG_PARAM
 from trustlab.privacy import LossThresholdAttack, MembershipInferenceAttack
 from trustlab.privacy.base import (
-    MSG_BATCH_SIZE,
     MSG_LENGTH,
     MSG_LOGITS_SHAPE,
     MSG_X_NON_FINITE,
     MSG_Y_DTYPE,
     MSG_Y_RANGE,
 )
-from trustlab.privacy.loss_threshold import MSG_NOT_CALIBRATED, MSG_THRESHOLD
+from trustlab.privacy.loss_threshold import MSG_NOT_CALIBRATED
 
 N_FEATURES, N_CLASSES, N_EACH = 10, 4, 64
 
@@ -140,10 +140,20 @@ def test_fixed_threshold_from_mean_training_loss(setup: Setup) -> None:
 def test_predict_without_threshold_raises(setup: Setup) -> None:
     with pytest.raises(ConfigurationError, match=re.escape(MSG_NOT_CALIBRATED)):
         LossThresholdAttack().predict_membership(model=setup.model, x=setup.x, y=setup.y)
-    with pytest.raises(ConfigurationError, match=re.escape(MSG_THRESHOLD.format(value="low"))):
-        LossThresholdAttack(threshold="low").predict_membership(  # type: ignore[arg-type]
-            model=setup.model, x=setup.x, y=setup.y
-        )
+
+
+@pytest.mark.parametrize("threshold", ["low", float("nan"), True])
+def test_bad_threshold_is_rejected_at_construction(threshold: object) -> None:
+    message = MSG_PARAM.format(
+        name="threshold",
+        owner="LossThresholdAttack",
+        rule="None or a finite float",
+        value=threshold,
+    )
+    with pytest.raises(ConfigurationError) as info:
+        LossThresholdAttack(threshold=threshold)  # type: ignore[arg-type]
+    assert str(info.value) == message
+    assert LossThresholdAttack(threshold=2).threshold == 2.0
 
 
 def test_length_mismatch(setup: Setup) -> None:
@@ -185,11 +195,13 @@ def test_non_finite_x_rejected(setup: Setup, bad: float, what: str) -> None:
 
 
 @pytest.mark.parametrize("batch_size", [0, -3, 2.0, True])
-def test_bad_batch_size(setup: Setup, batch_size: object) -> None:
-    message = MSG_BATCH_SIZE.format(owner="LossThresholdAttack", value=batch_size)
-    attack = LossThresholdAttack(batch_size=batch_size)  # type: ignore[arg-type]  # stored as is
-    with pytest.raises(ConfigurationError, match=re.escape(message)):
-        attack.infer(model=setup.model, x=setup.x, y=setup.y)
+def test_bad_batch_size_is_rejected_at_construction(batch_size: object) -> None:
+    message = MSG_PARAM.format(
+        name="batch_size", owner="LossThresholdAttack", rule="an int >= 1", value=batch_size
+    )
+    with pytest.raises(ConfigurationError) as info:
+        LossThresholdAttack(batch_size=batch_size)  # type: ignore[arg-type]
+    assert str(info.value) == message
 
 
 def test_model_with_wrong_output_shape() -> None:

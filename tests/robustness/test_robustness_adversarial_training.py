@@ -11,22 +11,24 @@ from robustness_training_checks import LINF_EPS, assert_more_robust, trainable_c
 from torch import nn
 
 from trustlab.core.errors import ConfigurationError, DataError
-from trustlab.robustness.base import Norm
+from trustlab.robustness._inputs import MSG_OUT_OF_BOUNDS
+from trustlab.robustness.norms import Norm
 from trustlab.robustness.training import PGDAdversarialTraining
-from trustlab.robustness.training.base import MSG_OUT_OF_BOUNDS, inner_pgd
+from trustlab.robustness.training.base import inner_pgd
 
 
 def test_pgd_training_raises_pgd_robust_accuracy(digits_cnn: nn.Module, digits_split: Any) -> None:
     model = trainable_copy(digits_cnn)
     epochs: list[int] = []
     trainer = PGDAdversarialTraining(eps=LINF_EPS, steps=5, epochs=2, lr=2e-3)
-    report = trainer.fit(
+    fitted = trainer.fit(
         model=model,
         x=digits_split.x_train,
         y=digits_split.y_train,
         progress=lambda epoch, loss: epochs.append(epoch),
     )
-    assert epochs == [1, 2] and report.epochs_run == 2 and trainer.report_ is report
+    report = trainer.report_
+    assert fitted is trainer and epochs == [1, 2] and report.epochs_run == 2
     assert report.steps == 2 * -(-len(digits_split.y_train) // 64)
     assert_more_robust(model, digits_cnn, digits_split)
     assert not model.training  # the eval mode of the copy is restored
@@ -90,7 +92,7 @@ def test_bad_input_is_refused_and_changes_nothing(digits_cnn: nn.Module) -> None
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ({"eps": -1.0}, "The 'eps' parameter of PGDAdversarialTraining must be a number > 0"),
+        ({"eps": -1.0}, "The 'eps' parameter of PGDAdversarialTraining must be a finite float > 0"),
         ({"eps": 0.1, "steps": 0}, "The 'steps' parameter of PGDAdversarialTraining"),
         ({"eps": 0.1, "norm": "L3"}, "The 'norm' parameter of PGDAdversarialTraining"),
         ({"eps": 0.1, "optimizer": "rmsprop"}, "'optimizer' parameter of PGDAdversarialTraining"),

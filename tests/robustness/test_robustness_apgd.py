@@ -11,7 +11,7 @@ from torch import nn
 from trustlab.core.errors import ConfigurationError, DataError
 from trustlab.robustness import APGDCE, APGDDLR, APGDT
 from trustlab.robustness.apgd import _APGD, _Work, checkpoints
-from trustlab.robustness.base import Norm
+from trustlab.robustness.norms import Norm
 
 # Four classes; only class 1 competes with class 0: z1 - z0 = w.x + 0.075 with
 # w = (1, -2, 0.5, -0.25), so ||w||_1 = 3.75 and ||w||_2 = 2.305.
@@ -142,8 +142,11 @@ def test_apgd_ce_breaks_the_cnn(
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"eps": 0}, r"The 'eps' parameter of APGDCE must be a number > 0\. Got 0 instead\."),
-        ({"eps": 0.1, "rho": 1.0}, r"The 'rho' parameter of APGDCE must be a float in \(0, 1\)"),
+        ({"eps": 0}, r"The 'eps' parameter of APGDCE must be a finite float > 0\. Got 0 instead\."),
+        (
+            {"eps": 0.1, "rho": 1.0},
+            r"The 'rho' parameter of APGDCE must be a finite float in \(0, 1\)",
+        ),
         ({"eps": 0.1, "eot_iter": 0}, r"'eot_iter' parameter of APGDCE must be an int >= 1"),
         ({"eps": 0.1, "norm": "L1"}, r"'norm' parameter of APGDCE must be one of 'Linf', 'L2'"),
     ],

@@ -47,7 +47,7 @@ def inputs(attack_inputs: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tens
 @pytest.fixture(scope="module")
 def reference(digits_cnn: nn.Module, inputs: tuple[torch.Tensor, torch.Tensor]) -> AutoAttackResult:
     x, y = inputs
-    return cascade().run(model=digits_cnn, x=x, y=y, batch_size=64)
+    return cascade().generate(model=digits_cnn, x=x, y=y, batch_size=64)
 
 
 def same(a: AutoAttackResult, b: AutoAttackResult) -> None:
@@ -65,7 +65,7 @@ def test_robust_only_if_every_attack_fails(
     x, y = inputs
     # Each attack alone, on every example: the cascade must agree example by example.
     alone = [
-        attack.generate(model=digits_cnn, x=x, y=y).adv_correct for _, attack in cascade().cascade_
+        attack.generate(model=digits_cnn, x=x, y=y).adv_correct for _, attack in cascade().cascade
     ]
     expected = reference.clean_correct.clone()
     first_break = torch.full_like(reference.broken_by, NOT_BROKEN)
@@ -104,7 +104,7 @@ def test_batch_size_does_not_change_the_result(
     digits_cnn: nn.Module, inputs: tuple[torch.Tensor, torch.Tensor], reference: AutoAttackResult
 ) -> None:
     x, y = inputs
-    same(cascade().run(model=digits_cnn, x=x, y=y, batch_size=5), reference)
+    same(cascade().generate(model=digits_cnn, x=x, y=y, batch_size=5), reference)
 
 
 class Interrupt(Exception):
@@ -123,7 +123,7 @@ def test_resume_after_an_interruption_gives_the_same_result(
 
     def run_until_interrupted(batch_size: int, progress: Any) -> None:
         with pytest.raises(Interrupt):
-            cascade().run(
+            cascade().generate(
                 model=digits_cnn,
                 x=x,
                 y=y,
@@ -140,7 +140,7 @@ def test_resume_after_an_interruption_gives_the_same_result(
     run_until_interrupted(16, stop_after_first_attack)
     assert state.exists()
     resumed: list[str] = []
-    result = cascade().run(
+    result = cascade().generate(
         model=digits_cnn,
         x=x,
         y=y,
@@ -159,9 +159,9 @@ def test_resume_after_an_interruption_gives_the_same_result(
             raise Interrupt
 
     run_until_interrupted(4, stop_in_second_attack)
-    same(cascade().run(model=digits_cnn, x=x, y=y, batch_size=4, state_path=state), reference)
+    same(cascade().generate(model=digits_cnn, x=x, y=y, batch_size=4, state_path=state), reference)
     # A finished state answers at once, without attacking.
-    again = cascade().run(
+    again = cascade().generate(
         model=digits_cnn,
         x=x,
         y=y,
@@ -176,14 +176,14 @@ def test_a_state_of_another_evaluation_is_refused(
 ) -> None:
     x, y = inputs
     state = tmp_path / "state.npz"
-    cascade(seed=0).run(model=digits_cnn, x=x[:4], y=y[:4], state_path=state)
+    cascade(seed=0).generate(model=digits_cnn, x=x[:4], y=y[:4], state_path=state)
     with pytest.raises(ConfigurationError, match="belongs to a different evaluation"):
-        cascade(seed=1).run(model=digits_cnn, x=x[:4], y=y[:4], state_path=state)
+        cascade(seed=1).generate(model=digits_cnn, x=x[:4], y=y[:4], state_path=state)
     with pytest.raises(ConfigurationError, match="belongs to a different evaluation"):
-        cascade(seed=0).run(model=digits_cnn, x=x[:5], y=y[:5], state_path=state)
+        cascade(seed=0).generate(model=digits_cnn, x=x[:5], y=y[:5], state_path=state)
     state.write_bytes(b"not a state")
     with pytest.raises(ConfigurationError, match="cannot be read"):
-        cascade(seed=0).run(model=digits_cnn, x=x[:4], y=y[:4], state_path=state)
+        cascade(seed=0).generate(model=digits_cnn, x=x[:4], y=y[:4], state_path=state)
 
 
 def test_standard_version_is_the_references_configuration(
@@ -191,7 +191,7 @@ def test_standard_version_is_the_references_configuration(
 ) -> None:
     evaluation = AutoAttack(eps=0.3, sanity=None)
     assert evaluation.attack_names == ("apgd-ce", "apgd-t", "fab-t", "square")
-    attacks = dict(evaluation.cascade_)
+    attacks = dict(evaluation.cascade)
 
     def setting(attack: Any, *names: str) -> Any:
         return next(getattr(attack, name) for name in names if hasattr(attack, name))
@@ -205,12 +205,12 @@ def test_standard_version_is_the_references_configuration(
     assert all(attack.eps == 0.3 and attack.seed == 0 for attack in attacks.values())
     # At a large eps APGD-CE breaks everything, and the other stages have nothing left to do.
     x, y = inputs
-    result = evaluation.run(model=digits_cnn, x=x[:12], y=y[:12])
+    result = evaluation.generate(model=digits_cnn, x=x[:12], y=y[:12])
     assert result.robust_accuracy == 0.0
     assert [stage.attacked for stage in result.stages[1:]] == [0, 0, 0]
     rand = AutoAttack(eps=0.3, version="rand", norm="L2")
     assert rand.attack_names == ("apgd-ce", "apgd-dlr")
-    assert all(attack.eot_iter == 20 and attack.norm.value == "L2" for _, attack in rand.cascade_)
+    assert all(attack.eot_iter == 20 and attack.norm.value == "L2" for _, attack in rand.cascade)
 
 
 def test_minimum_norm_attacks_count_only_inside_the_ball(
@@ -218,7 +218,7 @@ def test_minimum_norm_attacks_count_only_inside_the_ball(
 ) -> None:
     x, y = inputs[0][:12], inputs[1][:12]
     cw = CarliniWagnerL2(steps=30, binary_search_steps=3, initial_const=1.0, lr=0.05)
-    result = AutoAttack(norm="L2", eps=0.5, version="custom", attacks=[cw], sanity=None).run(
+    result = AutoAttack(norm="L2", eps=0.5, version="custom", attacks=[cw], sanity=None).generate(
         model=digits_cnn, x=x, y=y
     )
     found = cw.generate(model=digits_cnn, x=x, y=y)
@@ -232,7 +232,7 @@ def test_sanity_checks_run_with_every_evaluation(
 ) -> None:
     x, y = inputs[0][:16], inputs[1][:16]
     evaluation = AutoAttack(eps=EPS, version="custom", attacks=[APGDCE(eps=EPS, steps=3)])
-    result = evaluation.run(model=digits_cnn, x=x, y=y)
+    result = evaluation.generate(model=digits_cnn, x=x, y=y)
     assert isinstance(result.sanity, SanityReport)
     summary = json.loads(json.dumps(result.summary()))
     assert summary["sanity"] == json.loads(json.dumps(result.sanity.summary()))
@@ -252,7 +252,7 @@ def test_a_custom_sanity_hook_gets_the_threat_model(
     evaluation = AutoAttack(
         eps=EPS, version="custom", attacks=[APGDCE(eps=EPS, steps=3)], sanity=sanity, seed=4
     )
-    result = evaluation.run(model=digits_cnn, x=x, y=y, batch_size=8)
+    result = evaluation.generate(model=digits_cnn, x=x, y=y, batch_size=8)
     assert len(seen) == 1
     assert seen[0]["model"] is digits_cnn and torch.equal(seen[0]["x"], x)
     assert (seen[0]["norm"].value, seen[0]["eps"], seen[0]["seed"]) == ("Linf", EPS, 4)
@@ -267,11 +267,13 @@ def test_a_custom_sanity_hook_gets_the_threat_model(
         ({"eps": 0.1, "version": "custom"}, MSG_CUSTOM_NEEDS_ATTACKS),
         ({"eps": 0.1, "attacks": ["apgd-ce"]}, MSG_ATTACKS_NEED_CUSTOM.format(version="standard")),
         ({"eps": 0.1, "norm": "L1"}, r"'norm' parameter of AutoAttack must be one of"),
-        ({"eps": -1}, r"'eps' parameter of AutoAttack must be a number > 0"),
+        ({"eps": -1}, r"'eps' parameter of AutoAttack must be a finite float > 0"),
         ({"eps": 0.1, "version": "custom", "attacks": [3]}, r"Entry 0 is 3"),
         ({"eps": 0.1, "version": "custom", "attacks": ["apgd-ce", "apgd-ce"]}, r"twice"),
         ({"eps": 0.1, "version": "custom", "attacks": [APGDCE(eps=0.2)]}, r"must match"),
         ({"eps": 0.1, "version": "custom", "attacks": [TargetedPGD(eps=0.1)]}, r"needs target"),
+        ({"eps": 0.1, "version": "custom", "attacks": "apgd-ce"}, r"'attacks' parameter of"),
+        ({"eps": 0.1, "sanity": "yes"}, r"'sanity' parameter of AutoAttack must be None or"),
     ],
 )
 def test_bad_configurations_are_refused(options: dict[str, Any], message: str) -> None:
@@ -282,3 +284,19 @@ def test_bad_configurations_are_refused(options: dict[str, Any], message: str) -
 def test_unknown_attack_names_list_the_known_ones() -> None:
     with pytest.raises(UnknownNameError, match="Known attacks: apgd-ce, apgd-dlr, apgd-t"):
         AutoAttack(eps=0.1, version="custom", attacks=["no-such-attack"])
+
+
+def test_run_and_cascade_underscore_still_work_with_a_future_warning(
+    digits_cnn: nn.Module, attack_inputs: tuple[torch.Tensor, torch.Tensor]
+) -> None:
+    x, y = attack_inputs
+    evaluation = AutoAttack(
+        eps=0.1, version="custom", attacks=[APGDCE(eps=0.1, steps=2)], sanity=None
+    )
+    with pytest.warns(FutureWarning, match="AutoAttack.cascade_ is deprecated in 0.2"):
+        assert evaluation.cascade_ == evaluation.cascade
+    with pytest.warns(FutureWarning, match="AutoAttack.run is deprecated in 0.2"):
+        old = evaluation.run(model=digits_cnn, x=x[:8], y=y[:8])
+    new = evaluation.generate(model=digits_cnn, x=x[:8], y=y[:8])
+    assert torch.equal(old.x_adv, new.x_adv) and torch.equal(old.robust, new.robust)
+    assert "cascade_" not in vars(evaluation)

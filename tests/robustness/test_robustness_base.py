@@ -11,25 +11,15 @@ import torch
 from torch import nn
 
 from trustlab.core.errors import ConfigurationError, DataError
-from trustlab.robustness.base import (
-    MSG_NEGATIVE_INDEX,
-    Attack,
-    AttackContractError,
-    CountingModel,
-    ExampleRandom,
-    Norm,
-    check_bounds,
-    check_int,
-    check_positive,
-    dlr_loss,
-    eval_mode,
-    linf_box,
-    margin_loss,
-    per_example_norm,
-    project,
-    project_to_threat,
-    targeted_dlr_loss,
-)
+from trustlab.core.params import MSG_PARAM
+from trustlab.robustness._counting import CountingModel
+from trustlab.robustness._inputs import MSG_OUT_OF_BOUNDS
+from trustlab.robustness._random import ExampleRandom
+from trustlab.robustness.base import MSG_NEGATIVE_INDEX, Attack, AttackContractError
+from trustlab.robustness.fgsm import FGSM
+from trustlab.robustness.losses import dlr_loss, margin_loss, targeted_dlr_loss
+from trustlab.robustness.norms import Norm, linf_box, per_example_norm, project, project_to_threat
+from trustlab.robustness.pgd import PGD
 
 
 def linear_model(n_in: int = 4, n_out: int = 3, seed: int = 0) -> nn.Module:
@@ -69,35 +59,43 @@ class Shift(Attack):
 # Parameters
 
 
-def test_norm_parse_accepts_names_and_refuses_others() -> None:
-    allowed = (Norm.LINF, Norm.L2)
-    assert Norm.parse("linf", owner="PGD", allowed=allowed) is Norm.LINF
-    assert Norm.parse(Norm.L2, owner="PGD", allowed=allowed) is Norm.L2
-    with pytest.raises(ConfigurationError, match=r"'norm' parameter of PGD must be one of"):
-        Norm.parse("L1", owner="PGD", allowed=allowed)
+def test_the_norm_is_parsed_by_name_and_checked_against_the_attack_norms() -> None:
+    assert PGD(eps=0.1, norm="linf").norm is Norm.LINF
+    assert FGSM(eps=0.1, norm=Norm.L2).norm is Norm.L2
+    with pytest.raises(ConfigurationError) as info:
+        FGSM(eps=0.1, norm="L1")
+    expected = MSG_PARAM.format(name="norm", owner="FGSM", rule="one of 'Linf', 'L2'", value="L1")
+    assert str(info.value) == expected
     with pytest.raises(ConfigurationError, match="Got 'L3' instead"):
-        Norm.parse("L3", owner="PGD", allowed=allowed)
+        PGD(eps=0.1, norm="L3")
+
+
+def test_norm_parse_still_works_with_a_future_warning() -> None:
+    with pytest.warns(FutureWarning, match="Norm.parse is deprecated in 0.2"):
+        assert Norm.parse("l2", owner="PGD", allowed=(Norm.L2,)) is Norm.L2
 
 
 @pytest.mark.parametrize("value", [0, -3, float("nan"), float("inf"), True, "1"])
-def test_check_positive_refuses(value: object) -> None:
-    with pytest.raises(
-        ConfigurationError, match=r"The 'eps' parameter of PGD must be a number > 0"
-    ):
-        check_positive(value, name="eps", owner="PGD")
+def test_eps_must_be_a_finite_positive_float(value: object) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        PGD(eps=value)  # type: ignore[arg-type]
+    expected = MSG_PARAM.format(name="eps", owner="PGD", rule="a finite float > 0", value=value)
+    assert str(info.value) == expected
 
 
-def test_check_int_and_bounds() -> None:
-    assert check_int(3, name="steps", owner="PGD") == 3
-    with pytest.raises(ConfigurationError, match=r"must be an int >= 1. Got 0"):
-        check_int(0, name="steps", owner="PGD")
+def test_shared_parameters_are_checked_and_normalised_once() -> None:
+    attack = PGD(eps=1, steps=np.int64(3), bounds=[0, 255])
+    assert attack.eps == 1.0 and isinstance(attack.eps, float)
+    assert attack.steps == 3 and type(attack.steps) is int
+    assert attack.bounds == (0.0, 255.0)
+    with pytest.raises(ConfigurationError, match=r"must be an int >= 1\. Got 0"):
+        PGD(eps=0.1, steps=0)
     with pytest.raises(ConfigurationError, match="int >= 1"):
-        check_int(2.0, name="steps", owner="PGD")
-    assert check_bounds((0, 255), owner="PGD") == (0.0, 255.0)
+        PGD(eps=0.1, steps=2.0)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="low < high"):
-        check_bounds((1.0, 0.0), owner="PGD")
+        PGD(eps=0.1, bounds=(1.0, 0.0))
     with pytest.raises(ConfigurationError, match="pair"):
-        check_bounds(3, owner="PGD")
+        PGD(eps=0.1, bounds=3)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,13 +226,15 @@ def test_counting_model_counts_rows_of_forwards_and_backwards() -> None:
     assert (counted.forwards, counted.backwards) == (9, 6)
 
 
-def test_eval_mode_restores_every_submodule() -> None:
-    model = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5))
+def test_generate_restores_the_mode_of_every_submodule() -> None:
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.Dropout(0.5))
     model.train()
-    model[0].eval()
-    with eval_mode(model):
-        assert not any(m.training for m in model.modules())
-    assert model.training and not model[0].training and model[1].training
+    model[1].eval()
+    modes: list[bool] = []
+    model.register_forward_hook(lambda module, *_: modes.append(module.training))
+    Shift(offset=0.0).generate(model=model, x=torch.full((2, 4), 0.5), y=torch.tensor([0, 1]))
+    assert modes and not any(modes)
+    assert model.training and not model[1].training and model[2].training
 
 
 # --------------------------------------------------------------------------------------------
@@ -289,8 +289,9 @@ def test_generate_refuses_bad_inputs_before_any_work() -> None:
     model.register_forward_hook(lambda *_: counted_calls.append(1))
     attack = Shift(offset=0.0)
     x, y = torch.full((2, 4), 0.5), torch.tensor([0, 1])
-    with pytest.raises(DataError, match="outside the attack's valid input range"):
+    with pytest.raises(DataError) as info:
         attack.generate(model=model, x=x * 3, y=y)
+    assert str(info.value) == MSG_OUT_OF_BOUNDS.format(bounds=(0.0, 1.0), index=0, value=1.5)
     with pytest.raises(ConfigurationError, match="untargeted; it does not take 'targets'"):
         attack.generate(model=model, x=x, y=y, targets=y)
     with pytest.raises(DataError, match="same number of examples"):

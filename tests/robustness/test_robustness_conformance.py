@@ -1,8 +1,9 @@
 """One contract, checked on every registered attack on the undefended digits CNN.
 
-Each attack must: return examples inside its eps ball and the valid range, with no NaN; give
-the same result for the same seed, whatever the batch size; beat uniform random noise of the
-same size; and, if targeted, hit its targets.
+Each attack must: declare every parameter of its constructor and check it there, with the one
+message format; return examples inside its eps ball and the valid range, with no NaN, and
+result tensors on the input's device; give the same result for the same seed, whatever the
+batch size; beat uniform random noise of the same size; and, if targeted, hit its targets.
 """
 
 from __future__ import annotations
@@ -17,8 +18,18 @@ from torch import nn
 import trustlab.robustness
 import trustlab.robustness.autoattack  # noqa: F401 - registers the attacks AutoAttack runs
 from conftest import L2_EPS, LINF_EPS
-from trustlab.robustness import Attack, AttackResult, ExampleRandom, Norm, get_attack, list_attacks
-from trustlab.robustness.base import per_example_norm
+from trustlab.core.errors import ConfigurationError
+from trustlab.core.params import MSG_PARAM, Seed, parameter_constraints
+from trustlab.robustness import (
+    Attack,
+    AttackResult,
+    ExampleRandom,
+    Norm,
+    get_attack,
+    list_attacks,
+    make_attack,
+)
+from trustlab.robustness.norms import per_example_norm
 
 #: Settings that keep each attack quick here; only those the constructor takes are passed, so
 #: an attack added later is tested with its defaults.
@@ -107,6 +118,11 @@ def test_attack_contract(
     attack = build(name, norm)
     result = run(attack, digits_cnn, x, y, targets, batch_size=64)
 
+    # Every tensor of the result is on the input's device.
+    tensors = [result.x_adv, result.y, result.clean_correct, result.adv_correct, result.success]
+    tensors += [result.perturbation] + ([] if result.targets is None else [result.targets])
+    assert all(tensor.device == x.device for tensor in tensors)
+
     # In the ball, in the range, finite; the reported perturbation is the real one.
     assert result.x_adv.shape == x.shape
     assert bool(torch.isfinite(result.x_adv).all())
@@ -135,3 +151,24 @@ def test_attack_contract(
             hit = digits_cnn(result.x_adv).argmax(1) == targets
         assert torch.equal(result.success, hit)
         assert result.success_rate > 0.5
+
+
+def keyword_parameters(cls: type) -> list[str]:
+    """The keyword-only parameters of ``cls``'s constructor."""
+    parameters = inspect.signature(cls).parameters.values()
+    return [p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY]
+
+
+@pytest.mark.parametrize("name", list_attacks())
+def test_attack_parameters_are_declared_and_checked_at_construction(name: str) -> None:
+    cls = get_attack(name)
+    declared = parameter_constraints(cls)
+    assert set(keyword_parameters(cls)) <= set(declared), name
+    attack = make_attack(name, options={"eps": 0.1})
+    assert attack.norm in cls.norms and attack.seed == 0 and attack.bounds == (0.0, 1.0)
+    with pytest.raises(ConfigurationError) as info:
+        make_attack(name, options={"eps": 0.1, "seed": -1})
+    message = MSG_PARAM.format(name="seed", owner=cls.__name__, rule=Seed.rule, value=-1)
+    assert str(info.value) == message
+    with pytest.raises(ConfigurationError, match="Unknown option"):
+        make_attack(name, options={"eps": 0.1, "no_such_option": 1})

@@ -76,8 +76,11 @@ def test_more_search_steps_never_find_a_larger_perturbation(
     ("options", "message"),
     [
         ({"norm": "Linf"}, r"The 'norm' parameter of CarliniWagnerL2 must be one of 'L2'"),
-        ({"eps": -1.0}, r"'eps' parameter of CarliniWagnerL2 must be a number > 0"),
-        ({"confidence": -1.0}, r"'confidence' parameter of CarliniWagnerL2 must be a number >= 0"),
+        ({"eps": -1.0}, r"'eps' parameter of CarliniWagnerL2 must be None or a finite float > 0"),
+        (
+            {"confidence": -1.0},
+            r"'confidence' parameter of CarliniWagnerL2 must be a finite float >= 0",
+        ),
         ({"binary_search_steps": 0}, r"'binary_search_steps' parameter of CarliniWagnerL2"),
         ({"abort_early": 0}, r"'abort_early' parameter of CarliniWagnerL2 must be a bool"),
     ],

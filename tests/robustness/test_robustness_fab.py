@@ -10,9 +10,10 @@ from scipy.optimize import linprog
 from torch import nn
 
 from trustlab.core.errors import ConfigurationError
+from trustlab.core.params import MSG_PARAM
 from trustlab.robustness import FAB, FABT, AttackResult, Norm, get_attack
-from trustlab.robustness.base import per_example_norm
-from trustlab.robustness.fab import MSG_ALPHA_MAX, MSG_BETA, MSG_ETA, project_onto_boundary
+from trustlab.robustness.fab import project_onto_boundary
+from trustlab.robustness.norms import per_example_norm
 
 LINF_EPS = 0.1
 
@@ -226,18 +227,18 @@ def test_fab_is_registered_under_its_names() -> None:
 
 
 @pytest.mark.parametrize(
-    ("options", "message"),
+    ("options", "rule"),
     [
-        ({"alpha_max": 1.5}, MSG_ALPHA_MAX),
-        ({"eta": 0.5}, MSG_ETA),
-        ({"beta": 0.0}, MSG_BETA),
+        ({"alpha_max": 1.5}, "a finite float in [0, 1]"),
+        ({"eta": 0.5}, "a finite float >= 1"),
+        ({"beta": 0.0}, "a finite float in (0, 1]"),
     ],
 )
-def test_bad_hyperparameters_are_refused(options: dict[str, float], message: str) -> None:
+def test_bad_hyperparameters_are_refused(options: dict[str, float], rule: str) -> None:
     with pytest.raises(ConfigurationError) as info:
         FABT(eps=0.1, **options)
-    value = next(iter(options.values()))
-    assert str(info.value) == message.format(owner="FABT", value=value)
+    ((name, value),) = options.items()
+    assert str(info.value) == MSG_PARAM.format(name=name, owner="FABT", rule=rule, value=value)
 
 
 def test_bad_norm_and_steps_are_refused() -> None:

@@ -22,7 +22,7 @@ def same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool
 def test_fast_training_raises_pgd_robust_accuracy(digits_cnn: nn.Module, digits_split: Any) -> None:
     model = trainable_copy(digits_cnn)
     trainer = FastAdversarialTraining(eps=LINF_EPS, epochs=3, lr=2e-3)
-    report = trainer.fit(model=model, x=digits_split.x_train, y=digits_split.y_train)
+    report = trainer.fit(model=model, x=digits_split.x_train, y=digits_split.y_train).report_
     assert trainer.alpha == pytest.approx(1.25 * LINF_EPS)
     # One check of the starting weights, then one per epoch; no collapse on this easy case.
     assert [check.epoch for check in report.checks] == [0, 1, 2, 3]
@@ -41,7 +41,7 @@ def test_a_collapse_rolls_back_to_the_starting_weights(
     trainer = FastAdversarialTraining(
         eps=LINF_EPS, epochs=2, lr=0.5, optimizer="sgd", check_every=2
     )
-    report = trainer.fit(model=model, x=digits_split.x_train, y=digits_split.y_train)
+    report = trainer.fit(model=model, x=digits_split.x_train, y=digits_split.y_train).report_
     assert report.overfitting_detected and report.stopped_early
     assert report.restored_check == 0 and report.steps == 2
     assert report.checks[0].pgd_accuracy - report.checks[-1].pgd_accuracy > 0.2
@@ -73,7 +73,7 @@ def test_the_guard_restores_the_best_checkpoint_not_the_last(
     model = trainable_copy(digits_cnn)
     trainer = FastAdversarialTraining(eps=LINF_EPS, epochs=3, check_every=1, guard_size=32)
     x, y = digits_split.x_train[:160], digits_split.y_train[:160]
-    report: TrainingReport = trainer.fit(model=model, x=x, y=y)
+    report: TrainingReport = trainer.fit(model=model, x=x, y=y).report_
     assert [c.pgd_accuracy for c in report.checks] == [0.3, 0.5, 0.6, 0.55, 0.35]
     assert report.overfitting_detected and report.restored_check == 2 and report.steps == 4
     assert same_weights(model.state_dict(), saved[2])
@@ -83,9 +83,8 @@ def test_the_guard_restores_the_best_checkpoint_not_the_last(
 def test_guard_off_trains_on_everything(digits_cnn: nn.Module, digits_split: Any) -> None:
     model = trainable_copy(digits_cnn)
     x, y = digits_split.x_train[:100], digits_split.y_train[:100]
-    report = FastAdversarialTraining(eps=LINF_EPS, epochs=1, guard=False, batch_size=50).fit(
-        model=model, x=x, y=y
-    )
+    trainer = FastAdversarialTraining(eps=LINF_EPS, epochs=1, guard=False, batch_size=50)
+    report = trainer.fit(model=model, x=x, y=y).report_
     assert report.steps == 2 and report.checks == []
     with pytest.raises(DataError, match="at least 129 training examples"):
         FastAdversarialTraining(eps=LINF_EPS, epochs=1).fit(model=model, x=x, y=y)

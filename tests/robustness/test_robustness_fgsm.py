@@ -9,7 +9,7 @@ from torch import nn
 
 from trustlab.core.errors import ConfigurationError
 from trustlab.robustness import FGSM
-from trustlab.robustness.base import per_example_norm
+from trustlab.robustness.norms import per_example_norm
 
 W = torch.tensor(TWO_CLASS_WEIGHT[1])
 X = torch.tensor([[0.5, 0.4, 0.6, 0.5], [0.3, 0.7, 0.2, 0.5]])
@@ -69,7 +69,7 @@ def test_fgsm_hurts_the_digits_cnn(
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"eps": -3}, r"The 'eps' parameter of FGSM must be a number > 0\. Got -3 instead\."),
+        ({"eps": -3}, r"The 'eps' parameter of FGSM must be a finite float > 0\. Got -3 instead\."),
         ({"eps": 0.1, "norm": "L1"}, r"The 'norm' parameter of FGSM must be one of 'Linf', 'L2'"),
         ({"eps": 0.1, "step_size": 0}, r"'step_size' parameter of FGSM"),
         ({"eps": 0.1, "random_start": 1}, r"'random_start' parameter of FGSM must be a bool"),

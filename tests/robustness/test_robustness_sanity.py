@@ -12,8 +12,10 @@ import torch
 from torch import nn
 
 from trustlab.core.errors import ConfigurationError, DataError
+from trustlab.core.params import MSG_PARAM
 from trustlab.robustness import PGD, SanityReport, run_sanity_checks
-from trustlab.robustness.sanity import FLAG_NAMES, MSG_EPS_FACTORS, MSG_RESULTS_LENGTH
+from trustlab.robustness.sanity import CHECKS, FLAG_NAMES, SanityCheck
+from trustlab.robustness.sanity.runner import MSG_RESULTS_LENGTH
 
 LINF_EPS = 0.1
 # Small and cheap settings; the defaults are a little larger.
@@ -82,6 +84,12 @@ def honest_report(
     digits_cnn: nn.Module, sanity_data: tuple[torch.Tensor, torch.Tensor]
 ) -> SanityReport:
     return check(digits_cnn, sanity_data)
+
+
+def test_every_flag_has_one_check_object() -> None:
+    assert all(isinstance(check, SanityCheck) for check in CHECKS)
+    assert [check.name for check in CHECKS] == list(FLAG_NAMES)
+    assert len(set(FLAG_NAMES)) == len(FLAG_NAMES)
 
 
 def test_an_honest_model_passes_every_check(honest_report: SanityReport) -> None:
@@ -173,7 +181,11 @@ def test_bad_parameters_and_inputs_are_refused(digits_cnn: nn.Module) -> None:
     x, y = torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 3])
     with pytest.raises(ConfigurationError) as info:
         run_sanity_checks(model=digits_cnn, x=x, y=y, norm="Linf", eps=0.1, eps_factors=())
-    assert str(info.value) == MSG_EPS_FACTORS.format(value=())
+    rule = "a non-empty sequence of floats > 0"
+    expected = MSG_PARAM.format(name="eps_factors", owner="run_sanity_checks", rule=rule, value=())
+    assert str(info.value) == expected
+    with pytest.raises(ConfigurationError, match="'eps_factors' parameter"):
+        run_sanity_checks(model=digits_cnn, x=x, y=y, norm="Linf", eps=0.1, eps_factors=(1, -2))
     with pytest.raises(ConfigurationError, match="'eps' parameter of run_sanity_checks"):
         run_sanity_checks(model=digits_cnn, x=x, y=y, norm="Linf", eps=-1.0)
     with pytest.raises(DataError, match="outside the valid input range"):

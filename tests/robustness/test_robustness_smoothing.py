@@ -16,9 +16,10 @@ from scipy.stats import beta, binom, norm
 from torch import nn
 
 from trustlab.core.errors import ConfigurationError, DataError
+from trustlab.core.params import MSG_PARAM
 from trustlab.robustness.smoothing import (
     ABSTAIN,
-    MSG_ALPHA,
+    MSG_NO_MODEL,
     MSG_SCORES_SHAPE,
     Smooth,
     certified_accuracy_curve,
@@ -45,8 +46,11 @@ def point_at_distance(distance: float) -> torch.Tensor:
     return unit * (distance - B / float(W.norm()))
 
 
+HALFSPACE = Halfspace()
+
+
 def smooth() -> Smooth:
-    return Smooth(base_classifier=Halfspace(), num_classes=2, sigma=SIGMA)
+    return Smooth(num_classes=2, sigma=SIGMA)
 
 
 def test_clopper_pearson_matches_the_closed_form_and_the_binomial_tail() -> None:
@@ -68,7 +72,9 @@ def test_certified_radius_approaches_the_distance_from_below() -> None:
     distance = 0.64  # pA = Phi(distance / sigma) = Phi(1.28), about 0.90
     x = point_at_distance(distance)
     p_a = norm.cdf(distance / SIGMA)
-    result = smooth().certify_batch(x=x[None], n0=100, n=20_000, alpha=0.001, seed=3)
+    result = smooth().certify_batch(
+        model=HALFSPACE, x=x[None], n0=100, n=20_000, alpha=0.001, seed=3
+    )
     label, radius = int(result.predictions[0]), float(result.radii[0])
     assert label == 1
     assert result.counts[0] / 20_000 == pytest.approx(p_a, abs=0.01)
@@ -78,14 +84,19 @@ def test_certified_radius_approaches_the_distance_from_below() -> None:
     # The certificate is sound (below the true distance) and tight with many samples.
     assert distance - 0.06 < radius < distance
     # The same through the one-input method, and the other side of the plane gives class 0.
-    assert smooth().certify(x=x, n0=100, n=20_000, alpha=0.001, seed=3) == (label, radius)
-    other = smooth().certify(x=point_at_distance(-distance), n0=100, n=20_000, alpha=0.001)
+    assert smooth().certify(model=HALFSPACE, x=x, n0=100, n=20_000, alpha=0.001, seed=3) == (
+        label,
+        radius,
+    )
+    other = smooth().certify(
+        model=HALFSPACE, x=point_at_distance(-distance), n0=100, n=20_000, alpha=0.001
+    )
     assert other[0] == 0 and distance - 0.06 < other[1] < distance
 
 
 def test_certify_abstains_near_the_boundary() -> None:
     x = point_at_distance(0.0)  # pA = 0.5
-    label, radius = smooth().certify(x=x, n0=100, n=5_000, alpha=0.001)
+    label, radius = smooth().certify(model=HALFSPACE, x=x, n0=100, n=5_000, alpha=0.001)
     assert (label, radius) == (ABSTAIN, 0.0)
 
 
@@ -94,34 +105,51 @@ def test_predict_abstention_rate_follows_the_binomial_test() -> None:
     # On the boundary the two classes are equally likely: a class is returned only when the
     # test wrongly rejects, at most alpha of the time (the exact test is conservative).
     boundary = point_at_distance(0.0).expand(n_inputs, 2)
-    labels = smooth().predict_batch(x=boundary, n=100, alpha=alpha, seed=0)
+    labels = smooth().predict_batch(model=HALFSPACE, x=boundary, n=100, alpha=alpha, seed=0)
     answered = float(np.mean(labels != ABSTAIN))
     assert answered <= alpha + 3 * math.sqrt(alpha * (1 - alpha) / n_inputs)
     # Far from it, every answer is the right class and nothing abstains.
     far = point_at_distance(1.5).expand(50, 2)
-    assert (smooth().predict_batch(x=far, n=100, alpha=alpha) == 1).all()
+    assert (smooth().predict_batch(model=HALFSPACE, x=far, n=100, alpha=alpha) == 1).all()
     # At pA = Phi(0.2 / 0.5), about 0.66, with n = 100 the test rejects about half the time.
     middle = point_at_distance(0.2).expand(n_inputs, 2)
-    rate = float(np.mean(smooth().predict_batch(x=middle, n=100, alpha=alpha) == 1))
+    rate = float(
+        np.mean(smooth().predict_batch(model=HALFSPACE, x=middle, n=100, alpha=alpha) == 1)
+    )
     p_a = norm.cdf(0.2 / SIGMA)
     counts = np.arange(101)
     rejects = np.array([binom.sf(max(k, 100 - k) - 1, 100, 0.5) * 2 <= alpha for k in counts])
     predicted = float(np.sum(binom.pmf(counts, 100, p_a) * (rejects & (counts > 50))))
     assert rate == pytest.approx(predicted, abs=0.1)
-    assert smooth().predict(x=point_at_distance(1.5), n=100, alpha=alpha) == 1
+    assert smooth().predict(model=HALFSPACE, x=point_at_distance(1.5), n=100, alpha=alpha) == 1
 
 
 def test_an_input_noise_does_not_depend_on_the_other_inputs() -> None:
     near = point_at_distance(0.3)
     a = smooth().certify_batch(
-        x=torch.stack([point_at_distance(-1.0), near]), n0=50, n=500, alpha=0.01, seed=7
+        model=HALFSPACE,
+        x=torch.stack([point_at_distance(-1.0), near]),
+        n0=50,
+        n=500,
+        alpha=0.01,
+        seed=7,
     )
     b = smooth().certify_batch(
-        x=torch.stack([point_at_distance(2.0), near]), n0=50, n=500, alpha=0.01, seed=7
+        model=HALFSPACE,
+        x=torch.stack([point_at_distance(2.0), near]),
+        n0=50,
+        n=500,
+        alpha=0.01,
+        seed=7,
     )
     assert a.counts[1] == b.counts[1] and a.radii[1] == b.radii[1]
     c = smooth().certify_batch(
-        x=torch.stack([point_at_distance(2.0), near]), n0=50, n=500, alpha=0.01, seed=8
+        model=HALFSPACE,
+        x=torch.stack([point_at_distance(2.0), near]),
+        n0=50,
+        n=500,
+        alpha=0.01,
+        seed=8,
     )
     assert c.counts[1] != a.counts[1]
 
@@ -131,17 +159,20 @@ def test_certified_accuracy_curve_by_hand() -> None:
     predictions = np.array([ABSTAIN, 1, 0, 2, 1])
     labels = np.array([0, 1, 0, 2, 2])
     grid, acc = certified_accuracy_curve(
-        radii=radii, predictions=predictions, labels=labels, radii_grid=[0.0, 0.2, 0.6, 1.0, 2.0]
+        radii=radii, y_pred=predictions, y_true=labels, radii_grid=[0.0, 0.2, 0.6, 1.0, 2.0]
     )
     assert grid.tolist() == [0.0, 0.2, 0.6, 1.0, 2.0]
     # Correct and certified: inputs 1 (r=0.2), 2 (r=0.5), 3 (r=1.0); 4 is wrong, 0 abstains.
     assert acc.tolist() == [0.6, 0.6, 0.2, 0.2, 0.0]
     with pytest.raises(DataError, match="radii_grid"):
-        certified_accuracy_curve(radii=radii, predictions=predictions, labels=labels, radii_grid=[])
+        certified_accuracy_curve(radii=radii, y_pred=predictions, y_true=labels, radii_grid=[])
     with pytest.raises(DataError, match="one entry per input"):
-        certified_accuracy_curve(
-            radii=radii[:3], predictions=predictions, labels=labels, radii_grid=[0.0]
+        certified_accuracy_curve(radii=radii[:3], y_pred=predictions, y_true=labels, radii_grid=[0])
+    with pytest.warns(FutureWarning, match="'labels' argument of certified_accuracy_curve"):
+        _, old = certified_accuracy_curve(
+            radii=radii, y_pred=predictions, labels=labels, radii_grid=[0.0, 0.6]
         )
+    assert old.tolist() == [0.6, 0.2]
 
 
 def test_plot_returns_axes() -> None:
@@ -156,15 +187,31 @@ def test_plot_returns_axes() -> None:
 def test_bad_parameters_are_refused() -> None:
     x = point_at_distance(1.0)
     with pytest.raises(ConfigurationError, match="'sigma' parameter of Smooth"):
-        Smooth(base_classifier=Halfspace(), num_classes=2, sigma=-1.0).certify(
-            x=x, n0=10, n=10, alpha=0.01
-        )
+        Smooth(num_classes=2, sigma=-1.0)
+    with pytest.raises(ConfigurationError, match="'num_classes' parameter of Smooth"):
+        Smooth(num_classes=1, sigma=SIGMA)
     with pytest.raises(ConfigurationError) as info:
-        smooth().predict(x=x, n=10, alpha=1.5)
-    assert str(info.value) == MSG_ALPHA.format(owner="Smooth.predict", value=1.5)
+        smooth().predict(model=HALFSPACE, x=x, n=10, alpha=1.5)
+    rule = "a finite float in (0, 1)"
+    assert str(info.value) == MSG_PARAM.format(
+        name="alpha", owner="Smooth.predict", rule=rule, value=1.5
+    )
+    with pytest.raises(ConfigurationError) as info:
+        smooth().predict(x=x, n=10, alpha=0.01)
+    assert str(info.value) == MSG_NO_MODEL.format(owner="Smooth.predict")
     with pytest.raises(ConfigurationError, match="'n0' parameter"):
-        smooth().certify(x=x, n0=0, n=10, alpha=0.01)
-    wrong = Smooth(base_classifier=Halfspace(), num_classes=3, sigma=SIGMA)
+        smooth().certify(model=HALFSPACE, x=x, n0=0, n=10, alpha=0.01)
+    wrong = Smooth(num_classes=3, sigma=SIGMA)
     with pytest.raises(DataError) as err:
-        wrong.certify(x=x, n0=10, n=10, alpha=0.01)
+        wrong.certify(model=HALFSPACE, x=x, n0=10, n=10, alpha=0.01)
     assert str(err.value) == MSG_SCORES_SHAPE.format(num_classes=3, shape=torch.Size([10, 2]))
+
+
+def test_the_model_given_at_construction_still_works_with_a_future_warning() -> None:
+    x = torch.stack([point_at_distance(1.0), point_at_distance(-0.5)])
+    with pytest.warns(FutureWarning, match=r"Smooth\(base_classifier=...\) is deprecated in 0.2"):
+        old = Smooth(base_classifier=HALFSPACE, num_classes=2, sigma=SIGMA)
+    expected = smooth().certify_batch(model=HALFSPACE, x=x, n0=50, n=200, alpha=0.01, seed=1)
+    result = old.certify_batch(x=x, n0=50, n=200, alpha=0.01, seed=1)
+    assert np.array_equal(result.predictions, expected.predictions)
+    assert np.array_equal(result.radii, expected.radii)

@@ -10,8 +10,9 @@ import torch
 from torch import nn
 
 from trustlab.core.errors import ConfigurationError, DataError
+from trustlab.core.params import MSG_PARAM
 from trustlab.robustness import AttackResult, Square, SquareTargeted, get_attack
-from trustlab.robustness.square import MSG_IMAGE, MSG_LOSS, MSG_P_INIT, p_schedule, stripe_pattern
+from trustlab.robustness.square import MSG_IMAGE, p_schedule, stripe_pattern
 
 LINF_EPS = 0.1
 L2_EPS = 1.0
@@ -179,10 +180,12 @@ def test_square_needs_image_inputs() -> None:
 def test_bad_hyperparameters_are_refused() -> None:
     with pytest.raises(ConfigurationError) as info:
         Square(eps=0.1, p_init=1.5)
-    assert str(info.value) == MSG_P_INIT.format(owner="Square", value=1.5)
+    rule = "a finite float in (0, 1]"
+    assert str(info.value) == MSG_PARAM.format(name="p_init", owner="Square", rule=rule, value=1.5)
     with pytest.raises(ConfigurationError) as info:
         Square(eps=0.1, loss="dlr")
-    assert str(info.value) == MSG_LOSS.format(owner="Square", value="dlr")
+    rule = "one of 'margin', 'ce'"
+    assert str(info.value) == MSG_PARAM.format(name="loss", owner="Square", rule=rule, value="dlr")
     with pytest.raises(ConfigurationError, match="'norm' parameter of Square"):
         Square(norm="L1", eps=0.1)
     with pytest.raises(ConfigurationError, match="'n_queries' parameter of Square"):

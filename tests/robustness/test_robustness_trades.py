@@ -32,7 +32,7 @@ def test_beta_zero_is_plain_cross_entropy_training(
     trainer = TRADES(eps=LINF_EPS, beta=0.0, steps=2, epochs=1, batch_size=64)
     with torch.no_grad():
         expected = float(F.cross_entropy(model(x), y))
-    report = trainer.fit(model=model, x=x, y=y)
+    report = trainer.fit(model=model, x=x, y=y).report_
     assert report.losses[0] == pytest.approx(expected, rel=1e-5)
 
 

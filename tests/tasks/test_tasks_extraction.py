@@ -21,13 +21,12 @@ from torch import nn
 from trustlab.core.errors import ConfigurationError, DataError, SubmissionError
 from trustlab.core.weights import load_model, save_model
 from trustlab.extraction.defences import AdditiveNoise, Rounding
+from trustlab.extraction.metrics import embedding_l2, label_agreement
 from trustlab.tasks import build_task, parse_spec
+from trustlab.tasks.base import MSG_BATCH_EMPTY, QueryRules, RateLimit, SupportsQueries, Victim
 from trustlab.tasks.build import BuiltTask
 from trustlab.tasks.extraction import (
-    MSG_BATCH_EMPTY,
-    QueryRules,
     QueryVictim,
-    RateLimit,
     classifier_metrics,
     embedding_metrics,
     keep_top_k,
@@ -363,6 +362,37 @@ def test_embedding_metrics_by_hand() -> None:
     result = embedding_metrics(stolen=stolen, victim=victim, scale=2.0, resamples=0, seed=0)
     assert result["l2"] == 1.0  # distances 0 and 2
     assert result["l2_fidelity"] == pytest.approx(1 / (1 + 1.0 / 2.0))
+
+
+def test_metrics_are_the_extraction_pillars() -> None:
+    rng = np.random.default_rng(0)
+    stolen, victim = rng.normal(size=(30, 4)), rng.normal(size=(30, 4))
+    truth = rng.integers(0, 4, size=30)
+    labels = classifier_metrics(
+        stolen_labels=stolen.argmax(axis=1),
+        victim_labels=victim.argmax(axis=1),
+        true_labels=truth,
+        resamples=0,
+        seed=0,
+    )
+    assert labels["agreement"] == label_agreement(y_true=victim, y_pred=stolen)
+    assert labels["accuracy"] == label_agreement(y_true=truth, y_pred=stolen)
+    embeddings = embedding_metrics(stolen=stolen, victim=victim, scale=1.5, resamples=20, seed=0)
+    l2 = embedding_l2(reference=victim, candidate=stolen)
+    assert embeddings["l2"] == l2
+    assert embeddings["l2_fidelity"] == 1.0 / (1.0 + l2 / 1.5)
+    low, high = embeddings["l2_fidelity_ci95"]
+    assert low <= embeddings["l2_fidelity"] <= high
+
+
+def test_the_kind_fulfils_the_query_contract(task: BuiltTask) -> None:
+    kind = task.kind
+    assert isinstance(kind, SupportsQueries)
+    victim: Victim = kind.open_victim(task.spec, paths=task.paths)
+    assert isinstance(victim.rules, QueryRules)
+    assert victim.detector_action is None and victim.new_detector() is None
+    answer = victim.answer(victim.rules.check_batch(pool(task)), client_id="team-1")
+    assert answer.outputs.shape == (16, victim.rules.output_dim)
 
 
 # -- scoring weights and ONNX -----------------------------------------------------------------

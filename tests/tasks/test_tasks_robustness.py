@@ -222,7 +222,7 @@ def test_the_cascade_only_attacks_what_is_still_robust(task: BuiltTask) -> None:
     clean = predict_logits(model, x).argmax(1) == y
     attacks = make_cascade(task.kind.params_model.model_validate(task.spec.params), seed=0)
     assert [attack.name for attack in attacks] == ["fgsm", "pgd"]
-    result = AutoAttack(eps=0.1, version="custom", attacks=attacks).run(model=model, x=x, y=y)
+    result = AutoAttack(eps=0.1, version="custom", attacks=attacks).generate(model=model, x=x, y=y)
     fgsm, pgd = result.stages
     assert fgsm.attacked == int(clean.sum())
     assert pgd.attacked == fgsm.attacked - fgsm.broken

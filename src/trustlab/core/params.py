@@ -59,6 +59,8 @@ __all__ = [
     "Satisfies",
     "Seed",
     "check_param",
+    "parameter_constraints",
+    "store_params",
     "validate_params",
 ]
 
@@ -371,6 +373,29 @@ def check_param(value: object, constraint: Constraint, *, name: str, owner: str)
     3
     """
     return constraint.check(value, name=name, owner=owner)
+
+
+def store_params(obj: object, **given: object) -> None:
+    """Store ``__init__``'s arguments on ``obj`` as given, each under its own name.
+
+    Call :func:`validate_params` right after: it replaces each value by its checked, normalised
+    form (a ``str`` norm becomes an enum member, a list of bounds a tuple of floats), so the
+    attributes have their declared types once ``__init__`` returns, and a type checker need
+    not see the raw arguments assigned to attributes of the normalised type.
+
+    Examples
+    --------
+    >>> class Attack:
+    ...     _parameter_constraints = {"steps": Integer(low=1)}
+    ...
+    ...     def __init__(self, *, steps: int = 10) -> None:
+    ...         store_params(self, steps=steps)
+    ...         validate_params(self)
+    >>> Attack(steps=3).steps
+    3
+    """
+    for name, value in given.items():
+        setattr(obj, name, value)
 
 
 def validate_params(

@@ -251,7 +251,8 @@ def train(
     DataError
         If ``data`` has no ``"x"``, its tensors differ in length, or there is no row to train on.
     ConfigurationError
-        If a hyperparameter is out of range, or the epoch's loss becomes NaN or infinite.
+        If a hyperparameter is out of range, or the epoch's loss becomes NaN or infinite
+        (unless ``after_step`` stopped the run in that epoch).
     """
     epochs = check_param(epochs, _AT_LEAST_ONE, name="epochs", owner=owner)
     batch_size = check_param(batch_size, _AT_LEAST_ONE, name="batch_size", owner=owner)
@@ -318,7 +319,9 @@ def train(
                     stop = True
                     break
             mean_loss = float(total) / seen
-            if not math.isfinite(mean_loss):
+            # A hook that stopped the run (e.g. a guard that restored a checkpoint after the
+            # loss diverged) owns the epoch's loss; otherwise a NaN or infinite loss is an error.
+            if not math.isfinite(mean_loss) and not stop:
                 raise ConfigurationError(
                     MSG_DIVERGED.format(owner=owner, loss=mean_loss, epoch=epoch, lr=lr_value)
                 )

@@ -1,28 +1,15 @@
-"""Parameter and tensor checks shared by the extraction pillar.
+"""Checks of the data the extraction pillar's defences receive: output batches and client ids.
 
-Every message says which parameter of which class is wrong, what it must be and what it got.
+Hyperparameters are declared on each class and checked at construction by
+:func:`trustlab.core.params.validate_params`; these helpers check what arrives with a call.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-
-import numpy as np
 import torch
 
-from trustlab.core.errors import ConfigurationError, DataError
+from trustlab.core.errors import DataError
 
-MSG_INT = "The {name!r} parameter of {owner} must be an int >= {low}. Got {value!r} instead."
-MSG_OPTIONAL_INT = (
-    "The {name!r} parameter of {owner} must be None or an int >= {low}. Got {value!r} instead."
-)
-MSG_FLOAT = (
-    "The {name!r} parameter of {owner} must be a finite float {rule}. Got {value!r} instead."
-)
-MSG_CHOICE = "The {name!r} parameter of {owner} must be one of {choices}. Got {value!r} instead."
-MSG_BOOL = "The {name!r} parameter of {owner} must be True or False. Got {value!r} instead."
-MSG_STR = "The {name!r} parameter of {owner} must be a non-empty str. Got {value!r} instead."
 MSG_OUTPUTS_SHAPE = (
     "{owner}: outputs must be a 2-D float tensor of shape (n_queries, n_outputs); got {what}."
 )
@@ -38,86 +25,8 @@ MSG_INPUTS_LENGTH = (
 MSG_CLIENT_ID = "{owner}: client_id must be a non-empty str. Got {value!r} instead."
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, (bool, np.bool_)
-    )
-
-
-def check_int(value: object, *, name: str, owner: str, low: int = 1) -> int:
-    """Return ``value`` as an int if it is an int >= ``low``, else raise ConfigurationError."""
-    if not _is_int(value) or int(value) < low:  # type: ignore[call-overload]
-        raise ConfigurationError(MSG_INT.format(name=name, owner=owner, low=low, value=value))
-    return int(value)  # type: ignore[call-overload]
-
-
-def check_optional_int(value: object, *, name: str, owner: str, low: int = 1) -> int | None:
-    """Like :func:`check_int`, but ``None`` passes through."""
-    if value is None:
-        return None
-    if not _is_int(value) or int(value) < low:  # type: ignore[call-overload]
-        raise ConfigurationError(
-            MSG_OPTIONAL_INT.format(name=name, owner=owner, low=low, value=value)
-        )
-    return int(value)  # type: ignore[call-overload]
-
-
-def check_float(
-    value: object,
-    *,
-    name: str,
-    owner: str,
-    low: float | None = None,
-    high: float | None = None,
-    low_inclusive: bool = False,
-    high_inclusive: bool = True,
-) -> float:
-    """Return ``value`` as a float if it is finite and within the bounds, else raise."""
-    ok = _is_real(value) and math.isfinite(float(value))  # type: ignore[arg-type]
-    if ok:
-        number = float(value)  # type: ignore[arg-type]
-        if low is not None:
-            ok = number >= low if low_inclusive else number > low
-        if ok and high is not None:
-            ok = number <= high if high_inclusive else number < high
-    if not ok:
-        parts = []
-        if low is not None:
-            parts.append(f"{'>=' if low_inclusive else '>'} {low:g}")
-        if high is not None:
-            parts.append(f"{'<=' if high_inclusive else '<'} {high:g}")
-        rule = " and ".join(parts) if parts else ""
-        raise ConfigurationError(MSG_FLOAT.format(name=name, owner=owner, rule=rule, value=value))
-    return float(value)  # type: ignore[arg-type]
-
-
-def check_choice(value: object, *, name: str, owner: str, choices: Sequence[str]) -> str:
-    """Return ``value`` if it is one of ``choices``, else raise ConfigurationError."""
-    if not isinstance(value, str) or value not in choices:
-        raise ConfigurationError(
-            MSG_CHOICE.format(
-                name=name, owner=owner, choices=", ".join(map(repr, choices)), value=value
-            )
-        )
-    return value
-
-
-def check_bool(value: object, *, name: str, owner: str) -> bool:
-    """Return ``value`` if it is a bool, else raise ConfigurationError."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise ConfigurationError(MSG_BOOL.format(name=name, owner=owner, value=value))
-    return bool(value)
-
-
-def check_str(value: object, *, name: str, owner: str) -> str:
-    """Return ``value`` if it is a non-empty str, else raise ConfigurationError."""
-    if not isinstance(value, str) or not value:
-        raise ConfigurationError(MSG_STR.format(name=name, owner=owner, value=value))
-    return value
+def _first_false(mask: torch.Tensor) -> int:
+    return int(torch.argmin(mask.to(torch.uint8)))
 
 
 def check_client_id(value: object, *, owner: str) -> str:
@@ -138,12 +47,11 @@ def check_outputs(
         raise DataError(MSG_OUTPUTS_SHAPE.format(owner=owner, what=what))
     finite = torch.isfinite(outputs).all(dim=1)
     if not bool(finite.all()):
-        index = int(torch.argmin(finite.to(torch.uint8)))
-        raise DataError(MSG_OUTPUTS_NON_FINITE.format(owner=owner, index=index))
+        raise DataError(MSG_OUTPUTS_NON_FINITE.format(owner=owner, index=_first_false(finite)))
     if probabilities:
         inside = ((outputs >= 0) & (outputs <= 1)).all(dim=1)
         if not bool(inside.all()):
-            index = int(torch.argmin(inside.to(torch.uint8)))
+            index = _first_false(inside)
             row = outputs[index]
             bad = row[(row < 0) | (row > 1)][0]
             raise DataError(

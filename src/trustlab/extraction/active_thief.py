@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from trustlab.core.checks import as_input_tensor
+from trustlab.core.params import Constraint, Integer, Optional, Options, validate_params
 from trustlab.core.typing import ArrayLike
-from trustlab.extraction._checks import check_choice, check_optional_int
-from trustlab.extraction.base import ExtractionAttack, _Session, surrogate_outputs
+from trustlab.extraction._surrogate import surrogate_outputs
+from trustlab.extraction.base import ExtractionAttack, _Session
+from trustlab.extraction.registry import register_attack
 
 __all__ = ["STRATEGIES", "ActiveThief"]
 
@@ -18,6 +22,7 @@ STRATEGIES = ("uncertainty", "k-center")
 DEFAULT_FRACTION = 0.1
 
 
+@register_attack("active-thief")
 class ActiveThief(ExtractionAttack):
     """ActiveThief (Pal et al., 2020): let the copy pick the most useful pool inputs.
 
@@ -71,6 +76,12 @@ class ActiveThief(ExtractionAttack):
     (40, 10)
     """
 
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "strategy": Options(*STRATEGIES),
+        "initial": Optional(Integer(low=1)),
+        "step": Optional(Integer(low=1)),
+    }
+
     def __init__(
         self,
         *,
@@ -91,17 +102,13 @@ class ActiveThief(ExtractionAttack):
         self.pool = pool
         self.initial = initial
         self.step = step
-
-    def _check_params(self) -> None:
-        check_choice(self.strategy, name="strategy", owner="ActiveThief", choices=STRATEGIES)
-        check_optional_int(self.initial, name="initial", owner="ActiveThief")
-        check_optional_int(self.step, name="step", owner="ActiveThief")
+        validate_params(self)
 
     def _run(self, *, session: _Session, surrogate: nn.Module) -> None:
         pool = as_input_tensor(self.pool)
         default = max(1, int(DEFAULT_FRACTION * session.budget))
-        initial = default if self.initial is None else int(self.initial)
-        step = default if self.step is None else int(self.step)
+        initial = default if self.initial is None else self.initial
+        step = default if self.step is None else self.step
         order = torch.randperm(pool.shape[0], generator=self._generator())
         queried = torch.zeros(pool.shape[0], dtype=torch.bool)
         first = order[: min(initial, session.remaining)]

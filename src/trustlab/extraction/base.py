@@ -11,16 +11,33 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import math
+from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from trustlab.core.checks import as_input_tensor, check_same_length, model_device_and_dtype
+from trustlab.core.checks import as_input_tensor, check_same_length
 from trustlab.core.errors import ConfigurationError, DataError
+from trustlab.core.params import (
+    MAX_SEED,
+    Constraint,
+    InstanceOf,
+    Integer,
+    Options,
+    Real,
+    Seed,
+    check_param,
+)
+from trustlab.core.seeding import make_generator
 from trustlab.core.typing import ArrayLike
-from trustlab.extraction._checks import check_choice, check_float, check_int
+from trustlab.extraction._surrogate import (
+    EMBEDDING_LOSSES,
+    MSG_ANSWER_SHAPE,
+    TARGETS,
+    fidelity,
+    fit_surrogate,
+)
+from trustlab.extraction.defences.base import declared_repr
 from trustlab.extraction.oracle import Oracle
 
 __all__ = [
@@ -31,23 +48,12 @@ __all__ = [
     "HistoryPoint",
 ]
 
-#: What a surrogate is trained to reproduce.
-TARGETS = ("labels", "probabilities", "embeddings")
-#: Regression losses for encoders.
-EMBEDDING_LOSSES = ("mse", "cosine")
 #: Rows summing to at most this (and >= 0) are read as probabilities when the oracle is silent.
 PROBABILITY_SUM_TOLERANCE = 1e-3
 
-MSG_SURROGATE = "The 'surrogate' argument must be a torch.nn.Module. Got {what} instead."
-MSG_ORACLE = "The 'oracle' argument must be an Oracle (LocalOracle, RemoteOracle). Got {what}."
-MSG_BUDGET = "The 'budget' argument of {owner}.extract must be an int >= 1. Got {value!r} instead."
 MSG_NO_QUERIES = (
     "{owner} spent no queries: the oracle has no budget left ({remaining} remaining). Use a "
     "fresh oracle or a smaller budget."
-)
-MSG_ANSWER_SHAPE = (
-    "The oracle answered {n} queries with shape {shape}; expected labels (n,), probabilities "
-    "(n, n_classes) or embeddings (n, d)."
 )
 MSG_EVAL = (
     "eval_x and eval_outputs must be given together: eval_outputs are the victim's outputs on "
@@ -57,12 +63,13 @@ MSG_ENCODER_ONLY_CLASSIFIER = (
     "{owner} needs a classifier oracle (labels or probabilities); this oracle answers "
     "embeddings. {hint}"
 )
-MSG_SURROGATE_OUTPUT = (
-    "The surrogate returned shape {shape} for {n} inputs, but the oracle's answers need "
-    "(n, {width}); build the surrogate with {width} outputs."
-)
 
-MSG_DIVERGED = "Training the surrogate diverged (loss {loss}); lower the learning rate (lr={lr})."
+#: The arguments of :meth:`ExtractionAttack.extract`, checked when it is called.
+EXTRACT_CONSTRAINTS: dict[str, Constraint] = {
+    "oracle": InstanceOf(Oracle, "an Oracle (LocalOracle, RemoteOracle)"),
+    "surrogate": InstanceOf(nn.Module, "a torch.nn.Module"),
+    "budget": Integer(low=1),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,16 +118,24 @@ class ExtractionResult:
 
 
 class _Session:
-    """The queries of one extraction: budget, transfer set and the inferred target."""
+    """One extraction run: the budget, the transfer set, the inferred target and the history."""
 
-    def __init__(self, *, oracle: Oracle, budget: int, owner: str, output: str | None) -> None:
+    def __init__(
+        self,
+        *,
+        oracle: Oracle,
+        budget: int,
+        owner: str,
+        evaluation: tuple[torch.Tensor, torch.Tensor] | None,
+    ) -> None:
         self.oracle = oracle
         self.budget = budget
         self.owner = owner
-        self.output = output
+        self.evaluation = evaluation
         self.target: str | None = None
         self.xs: list[torch.Tensor] = []
         self.answers: list[torch.Tensor] = []
+        self.history: list[HistoryPoint] = []
         self.spent = 0
 
     @property
@@ -139,7 +154,7 @@ class _Session:
         if answer.shape[0] != take or answer.dim() not in (1, 2):
             raise DataError(MSG_ANSWER_SHAPE.format(n=take, shape=tuple(answer.shape)))
         if self.target is None:
-            self.target = _infer_target(answer, self.output)
+            self.target = _infer_target(answer, self.oracle.output)
         self.xs.append(rows)
         self.answers.append(answer.detach().cpu())
         self.spent += take
@@ -151,6 +166,13 @@ class _Session:
                 MSG_NO_QUERIES.format(owner=self.owner, remaining=self.oracle.queries_remaining)
             )
         return torch.cat(self.xs), torch.cat(self.answers)
+
+    def record(self, surrogate: nn.Module) -> None:
+        """Add a history point: the queries spent and the fidelity on the evaluation set."""
+        score = None
+        if self.evaluation is not None:
+            score = fidelity(surrogate, *self.evaluation, target=self.target or "labels")
+        self.history.append(HistoryPoint(queries=self.spent, fidelity=score))
 
 
 def _infer_target(answer: torch.Tensor, output: str | None) -> str:
@@ -167,40 +189,45 @@ def _infer_target(answer: torch.Tensor, output: str | None) -> str:
     return "probabilities" if looks_like_probabilities else "embeddings"
 
 
-def _soft_targets(answers: torch.Tensor) -> torch.Tensor:
-    """Rows of (possibly truncated or rounded) probabilities, renormalised to sum to one."""
-    values = answers.to(torch.float32).clamp_min(0.0)
-    total = values.sum(dim=1, keepdim=True)
-    uniform = torch.full_like(values, 1.0 / values.shape[1])
-    return torch.where(total > 0, values / total.clamp_min(1e-12), uniform)
-
-
 class ExtractionAttack(abc.ABC):
     """Base class of model-extraction attacks.
 
     Subclasses choose the inputs to query in :meth:`_run`; the base class checks the
     arguments, keeps the transfer set within the budget and trains the surrogate.
 
-    Training: labels are fitted with cross-entropy; probability answers (also rounded,
-    noisy or top-k truncated ones, renormalised to sum to one) with the soft cross-entropy
-    ``-sum_k y_k log softmax(s(x))_k``, as in Knockoff Nets; embeddings by regression, with
-    the mean squared error or ``1 - cosine similarity`` (``embedding_loss``). Adam with
-    ``lr``; shuffling and dropout are seeded from ``seed``. Iterative attacks keep training the
-    same surrogate between rounds (a warm start) rather than re-initialising it.
+    Training runs through :func:`trustlab.core.training.train`: labels are fitted with
+    cross-entropy; probability answers (also rounded, noisy or top-k truncated ones,
+    renormalised to sum to one) with the soft cross-entropy ``-sum_k y_k log softmax(s(x))_k``,
+    as in Knockoff Nets; embeddings by regression, with the mean squared error or
+    ``1 - cosine similarity`` (``embedding_loss``). Adam with ``lr``; shuffling and dropout are
+    seeded from ``seed``. Iterative attacks keep training the same surrogate between rounds (a
+    warm start) rather than re-initialising it.
+
+    Hyperparameters are declared in ``_parameter_constraints`` (the shared ones here, each
+    attack's own on its class) and checked at construction: a subclass stores its arguments
+    and ends ``__init__`` with :func:`~trustlab.core.params.validate_params`.
 
     Parameters
     ----------
     epochs : int, default=30
-        Passes over the transfer set per training round.
+        Passes over the transfer set per training round, >= 1.
     lr : float, default=1e-3
-        Learning rate of Adam.
+        Learning rate of Adam, > 0.
     batch_size : int, default=64
-        Training batch size.
+        Training batch size, >= 1.
     seed : int, default=0
-        Seed of the attack's sampling and of training.
+        Seed of the attack's sampling and of training, in [0, 2**32 - 1].
     embedding_loss : {"mse", "cosine"}, default="mse"
         Regression loss for encoder oracles.
     """
+
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "epochs": Integer(low=1),
+        "lr": Real(low=0, closed="neither"),
+        "batch_size": Integer(low=1),
+        "seed": Seed,
+        "embedding_loss": Options(*EMBEDDING_LOSSES),
+    }
 
     def __init__(
         self,
@@ -251,7 +278,7 @@ class ExtractionAttack(abc.ABC):
         Raises
         ------
         ConfigurationError
-            If a hyperparameter is invalid or the method does not apply to the oracle.
+            If an argument is invalid or the method does not apply to the oracle.
         DataError
             If the oracle's answers, the pool or the evaluation set are malformed.
         BudgetExhaustedError
@@ -259,41 +286,26 @@ class ExtractionAttack(abc.ABC):
             changes during the attack.
         """
         owner = type(self).__name__
-        self._check_common(owner)
-        self._check_params()
-        if not isinstance(oracle, Oracle):
-            raise ConfigurationError(MSG_ORACLE.format(what=type(oracle).__name__))
-        if not isinstance(surrogate, nn.Module):
-            raise ConfigurationError(MSG_SURROGATE.format(what=type(surrogate).__name__))
-        budget = _check_budget(budget, owner)
-        evaluation = _evaluation_set(eval_x, eval_outputs)
-        session = _Session(oracle=oracle, budget=budget, owner=owner, output=oracle.output)
-        self.surrogate_ = surrogate
-        self.session_ = session
-        self.evaluation_ = evaluation
-        self.history_: list[HistoryPoint] = []
+        where = f"{owner}.extract"
+        for name, value in (("oracle", oracle), ("surrogate", surrogate)):
+            check_param(value, EXTRACT_CONSTRAINTS[name], name=name, owner=where)
+        budget = check_param(budget, EXTRACT_CONSTRAINTS["budget"], name="budget", owner=where)
+        session = _Session(
+            oracle=oracle,
+            budget=budget,
+            owner=owner,
+            evaluation=_evaluation_set(eval_x, eval_outputs),
+        )
         self._run(session=session, surrogate=surrogate)
         x, y = session.transfer_set()
         return ExtractionResult(
             model=surrogate,
-            history=list(self.history_),
+            history=list(session.history),
             queries_used=session.spent,
             transfer_x=x,
             transfer_y=y,
             target=session.target or "labels",
         )
-
-    def _check_common(self, owner: str) -> None:
-        check_int(self.epochs, name="epochs", owner=owner)
-        check_float(self.lr, name="lr", owner=owner, low=0.0)
-        check_int(self.batch_size, name="batch_size", owner=owner)
-        check_int(self.seed, name="seed", owner=owner, low=0)
-        check_choice(
-            self.embedding_loss, name="embedding_loss", owner=owner, choices=EMBEDDING_LOSSES
-        )
-
-    def _check_params(self) -> None:  # noqa: B027 - optional hook
-        """Check the attack's own hyperparameters (raise ConfigurationError)."""
 
     @abc.abstractmethod
     def _run(self, *, session: _Session, surrogate: nn.Module) -> None:
@@ -310,39 +322,25 @@ class ExtractionAttack(abc.ABC):
     def _train(self, *, session: _Session, surrogate: nn.Module, round_index: int = 0) -> None:
         """Train ``surrogate`` on the whole transfer set for ``epochs`` and record history."""
         x, answers = session.transfer_set()
-        target = session.target or "labels"
-        _fit(
+        fit_surrogate(
             surrogate,
             x,
             answers,
-            target=target,
-            epochs=int(self.epochs),
-            lr=float(self.lr),
-            batch_size=int(self.batch_size),
-            seed=int(self.seed) + round_index,
+            target=session.target or "labels",
+            epochs=self.epochs,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            seed=(self.seed + round_index) % (MAX_SEED + 1),
             embedding_loss=self.embedding_loss,
+            owner=type(self).__name__,
         )
-        fidelity = None
-        if self.evaluation_ is not None:
-            fidelity = _fidelity(surrogate, *self.evaluation_, target=target)
-        self.history_.append(HistoryPoint(queries=session.spent, fidelity=fidelity))
+        session.record(surrogate)
 
     def _generator(self) -> torch.Generator:
-        return torch.Generator().manual_seed(int(self.seed))
+        return make_generator(self.seed)
 
     def __repr__(self) -> str:
-        fields = ", ".join(
-            f"{name}={value!r}"
-            for name, value in vars(self).items()
-            if not name.endswith("_") and not isinstance(value, torch.Tensor)
-        )
-        return f"{type(self).__name__}({fields})"
-
-
-def _check_budget(budget: object, owner: str) -> int:
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
-        raise ConfigurationError(MSG_BUDGET.format(owner=owner, value=budget))
-    return budget
+        return declared_repr(self)
 
 
 def _evaluation_set(
@@ -358,99 +356,3 @@ def _evaluation_set(
         first="eval_x", n_first=x.shape[0], second="eval_outputs", n_second=y.shape[0]
     )
     return x, y
-
-
-def surrogate_outputs(model: nn.Module, x: torch.Tensor, *, batch_size: int = 512) -> torch.Tensor:
-    """The surrogate's raw outputs on ``x`` in eval mode, without gradients, on the CPU."""
-    device, dtype = model_device_and_dtype(model)
-    previous = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            parts = [
-                model(x[i : i + batch_size].to(device=device, dtype=dtype)).detach().cpu()
-                for i in range(0, x.shape[0], batch_size)
-            ]
-    finally:
-        model.train(previous)
-    return torch.cat(parts).to(torch.float32)
-
-
-def _fidelity(model: nn.Module, x: torch.Tensor, reference: torch.Tensor, *, target: str) -> float:
-    outputs = surrogate_outputs(model, x)
-    if target == "embeddings":
-        if reference.dim() != 2 or reference.shape[1] != outputs.shape[1]:
-            raise DataError(MSG_ANSWER_SHAPE.format(n=x.shape[0], shape=tuple(reference.shape)))
-        return float(F.cosine_similarity(outputs, reference.to(torch.float32), dim=1).mean())
-    labels = reference if reference.dim() == 1 else reference.argmax(dim=1)
-    return float((outputs.argmax(dim=1) == labels.long()).to(torch.float64).mean())
-
-
-def _loss(
-    outputs: torch.Tensor, targets: torch.Tensor, *, target: str, embedding_loss: str
-) -> torch.Tensor:
-    if target == "labels":
-        return F.cross_entropy(outputs, targets)
-    if target == "probabilities":
-        return -(targets * F.log_softmax(outputs, dim=1)).sum(dim=1).mean()
-    if embedding_loss == "cosine":
-        return (1.0 - F.cosine_similarity(outputs, targets, dim=1)).mean()
-    return F.mse_loss(outputs, targets)
-
-
-def _fit(
-    model: nn.Module,
-    x: torch.Tensor,
-    answers: torch.Tensor,
-    *,
-    target: str,
-    epochs: int,
-    lr: float,
-    batch_size: int,
-    seed: int,
-    embedding_loss: str,
-) -> None:
-    device, dtype = model_device_and_dtype(model)
-    if target == "labels":
-        targets = answers.long() if answers.dim() == 1 else answers.argmax(dim=1)
-    elif target == "probabilities":
-        targets = _soft_targets(answers)
-    else:
-        targets = answers.to(torch.float32)
-    width = None if target == "labels" and answers.dim() == 1 else answers.shape[1]
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=lr)
-    generator = torch.Generator().manual_seed(seed)
-    previous = model.training
-    model.train()
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            for epoch in range(epochs):
-                order = torch.randperm(x.shape[0], generator=generator)
-                for start in range(0, x.shape[0], batch_size):
-                    index = order[start : start + batch_size]
-                    xb = x[index].to(device=device, dtype=dtype)
-                    yb = targets[index].to(device)
-                    if yb.is_floating_point():
-                        yb = yb.to(dtype)
-                    outputs = model(xb)
-                    if (
-                        epoch == 0
-                        and start == 0
-                        and width is not None
-                        and (outputs.dim() != 2 or outputs.shape[1] != width)
-                    ):
-                        raise DataError(
-                            MSG_SURROGATE_OUTPUT.format(
-                                shape=tuple(outputs.shape), n=xb.shape[0], width=width
-                            )
-                        )
-                    loss = _loss(outputs, yb, target=target, embedding_loss=embedding_loss)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    if not math.isfinite(float(loss.detach())):
-                        raise ConfigurationError(MSG_DIVERGED.format(loss=float(loss), lr=lr))
-    finally:
-        model.train(previous)

@@ -6,12 +6,15 @@ import torch
 from torch import nn
 
 from trustlab.core.checks import as_input_tensor
+from trustlab.core.params import validate_params
 from trustlab.core.typing import ArrayLike
 from trustlab.extraction.base import ExtractionAttack, _Session
+from trustlab.extraction.registry import register_attack
 
 __all__ = ["Distillation"]
 
 
+@register_attack("distillation")
 class Distillation(ExtractionAttack):
     """Query the victim on a given set of inputs and train the copy on its answers.
 
@@ -66,6 +69,7 @@ class Distillation(ExtractionAttack):
             epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, embedding_loss=embedding_loss
         )
         self.query_x = query_x
+        validate_params(self)
 
     def _run(self, *, session: _Session, surrogate: nn.Module) -> None:
         x = as_input_tensor(self.query_x)

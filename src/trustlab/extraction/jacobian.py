@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
 from trustlab.core.checks import as_input_tensor, model_device_and_dtype
-from trustlab.core.errors import ConfigurationError
+from trustlab.core.params import Bounds, Constraint, Integer, Optional, Real, validate_params
+from trustlab.core.training import model_mode
 from trustlab.core.typing import ArrayLike
-from trustlab.extraction._checks import check_float, check_int
 from trustlab.extraction.base import ExtractionAttack, _Session
+from trustlab.extraction.registry import register_attack
 
 __all__ = ["JacobianAugmentation", "step_size"]
 
-MSG_CLIP = (
-    "The 'clip' parameter of JacobianAugmentation must be None or a pair (low, high) of finite "
-    "floats with low < high. Got {value!r} instead."
-)
+#: Rows per forward and backward pass of the augmentation step.
+AUGMENT_BATCH = 512
 
 
+@register_attack("jacobian-augmentation")
 class JacobianAugmentation(ExtractionAttack):
     """Papernot et al.'s substitute training with Jacobian-based dataset augmentation.
 
@@ -50,7 +52,7 @@ class JacobianAugmentation(ExtractionAttack):
     tau : int, default=3
         Period of the sign flip of ``lambda`` (the paper uses 3), >= 1.
     clip : tuple of float or None, default=(0.0, 1.0)
-        Valid input range; ``None`` for no clipping.
+        Valid input range ``(low, high)`` with ``low < high``; ``None`` for no clipping.
     epochs, lr, batch_size, seed, embedding_loss
         See :class:`~trustlab.extraction.base.ExtractionAttack`; ``epochs`` is the number of
         passes per substitute epoch (the paper uses 10).
@@ -72,6 +74,13 @@ class JacobianAugmentation(ExtractionAttack):
     >>> result.queries_used  # 10 seeds, doubled twice
     40
     """
+
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "substitute_epochs": Integer(low=1),
+        "lam": Real(low=0, closed="neither"),
+        "tau": Integer(low=1),
+        "clip": Optional(Bounds()),
+    }
 
     def __init__(
         self,
@@ -95,34 +104,20 @@ class JacobianAugmentation(ExtractionAttack):
         self.lam = lam
         self.tau = tau
         self.clip = clip
-
-    def _check_params(self) -> None:
-        owner = "JacobianAugmentation"
-        check_int(self.substitute_epochs, name="substitute_epochs", owner=owner)
-        check_float(self.lam, name="lam", owner=owner, low=0.0)
-        check_int(self.tau, name="tau", owner=owner)
-        if self.clip is not None:
-            try:
-                low = check_float(self.clip[0], name="clip", owner=owner)
-                high = check_float(self.clip[1], name="clip", owner=owner)
-                valid = len(self.clip) == 2 and low < high
-            except (TypeError, IndexError, ConfigurationError):
-                valid = False
-            if not valid:
-                raise ConfigurationError(MSG_CLIP.format(value=self.clip))
+        validate_params(self)
 
     def _run(self, *, session: _Session, surrogate: nn.Module) -> None:
         generator = self._generator()
         current = as_input_tensor(self.seed_x).to(torch.float32)
         session.ask(current)
         self._require_classifier(session, "Use KnockoffNets or Distillation for encoders.")
-        for rho in range(int(self.substitute_epochs)):
+        for rho in range(self.substitute_epochs):
             self._train(session=session, surrogate=surrogate, round_index=rho)
-            if rho == int(self.substitute_epochs) - 1 or session.remaining == 0:
+            if rho == self.substitute_epochs - 1 or session.remaining == 0:
                 break
             x_all, answers = session.transfer_set()
             labels = answers.long() if answers.dim() == 1 else answers.argmax(dim=1)
-            step = step_size(lam=float(self.lam), tau=int(self.tau), rho=rho)
+            step = step_size(lam=self.lam, tau=self.tau, rho=rho)
             new = self._augment(surrogate, x_all, labels, step)
             if new.shape[0] > session.remaining:
                 keep = torch.randperm(new.shape[0], generator=generator)[: session.remaining]
@@ -133,21 +128,17 @@ class JacobianAugmentation(ExtractionAttack):
         self, model: nn.Module, x: torch.Tensor, labels: torch.Tensor, step: float
     ) -> torch.Tensor:
         device, dtype = model_device_and_dtype(model)
-        previous = model.training
-        model.eval()
-        try:
-            parts = []
-            for start in range(0, x.shape[0], 512):
-                xb = x[start : start + 512].to(device=device, dtype=dtype).requires_grad_(True)
-                yb = labels[start : start + 512].to(device)
-                selected = model(xb).gather(1, yb[:, None]).sum()
+        parts = []
+        with model_mode(model, training=False):
+            for start in range(0, x.shape[0], AUGMENT_BATCH):
+                rows = slice(start, start + AUGMENT_BATCH)
+                xb = x[rows].to(device=device, dtype=dtype).requires_grad_(True)
+                selected = model(xb).gather(1, labels[rows].to(device)[:, None]).sum()
                 (gradient,) = torch.autograd.grad(selected, xb)
                 moved = xb.detach() + step * gradient.sign()
                 if self.clip is not None:
-                    moved = moved.clamp(float(self.clip[0]), float(self.clip[1]))
+                    moved = moved.clamp(*self.clip)
                 parts.append(moved.cpu().to(torch.float32))
-        finally:
-            model.train(previous)
         return torch.cat(parts)
 
 

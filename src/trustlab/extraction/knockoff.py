@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -9,9 +11,11 @@ from torch import nn
 
 from trustlab.core.checks import as_input_tensor, as_label_tensor, check_same_length
 from trustlab.core.errors import ConfigurationError
+from trustlab.core.params import Constraint, Integer, Options, Real, validate_params
 from trustlab.core.typing import ArrayLike
-from trustlab.extraction._checks import check_choice, check_float, check_int
-from trustlab.extraction.base import ExtractionAttack, _Session, surrogate_outputs
+from trustlab.extraction._surrogate import surrogate_outputs
+from trustlab.extraction.base import ExtractionAttack, _Session
+from trustlab.extraction.registry import register_attack
 
 __all__ = ["SAMPLING", "KnockoffNets"]
 
@@ -23,6 +27,7 @@ MSG_POOL_LABELS = (
 )
 
 
+@register_attack("knockoff-nets")
 class KnockoffNets(ExtractionAttack):
     """Knockoff Nets (Orekondy et al., 2019): query natural images from a surrogate pool.
 
@@ -58,13 +63,19 @@ class KnockoffNets(ExtractionAttack):
     pool_labels : array-like of int, shape (n_pool,), optional
         Classes of the pool images; required for adaptive sampling.
     round_size : int, default=100
-        Queries per round (adaptive sampling).
+        Queries per round (adaptive sampling), >= 1.
     bandit_lr : float, default=0.1
         Step size of the gradient bandit, > 0.
     diversity_window : int, default=25
-        Answers averaged by the diversity reward.
+        Answers averaged by the diversity reward, >= 1.
     epochs, lr, batch_size, seed, embedding_loss
         See :class:`~trustlab.extraction.base.ExtractionAttack`.
+
+    Raises
+    ------
+    ConfigurationError
+        At construction, if a parameter is invalid or adaptive sampling has no
+        ``pool_labels``.
 
     References
     ----------
@@ -85,6 +96,13 @@ class KnockoffNets(ExtractionAttack):
     >>> result.queries_used, len(result.history)
     (30, 3)
     """
+
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "sampling": Options(*SAMPLING),
+        "round_size": Integer(low=1),
+        "bandit_lr": Real(low=0, closed="neither"),
+        "diversity_window": Integer(low=1),
+    }
 
     def __init__(
         self,
@@ -110,12 +128,7 @@ class KnockoffNets(ExtractionAttack):
         self.round_size = round_size
         self.bandit_lr = bandit_lr
         self.diversity_window = diversity_window
-
-    def _check_params(self) -> None:
-        check_choice(self.sampling, name="sampling", owner="KnockoffNets", choices=SAMPLING)
-        check_int(self.round_size, name="round_size", owner="KnockoffNets")
-        check_float(self.bandit_lr, name="bandit_lr", owner="KnockoffNets", low=0.0)
-        check_int(self.diversity_window, name="diversity_window", owner="KnockoffNets")
+        validate_params(self)
         if self.sampling == "adaptive" and self.pool_labels is None:
             raise ConfigurationError(MSG_POOL_LABELS)
 
@@ -126,7 +139,7 @@ class KnockoffNets(ExtractionAttack):
             session.ask(pool[order[: session.remaining]])
             self._train(session=session, surrogate=surrogate)
             return
-        if self.pool_labels is None:  # checked in _check_params
+        if self.pool_labels is None:  # checked at construction
             raise ConfigurationError(MSG_POOL_LABELS)
         classes = as_label_tensor(self.pool_labels)
         check_same_length(
@@ -137,7 +150,7 @@ class KnockoffNets(ExtractionAttack):
     def _adaptive(
         self, *, session: _Session, surrogate: nn.Module, pool: torch.Tensor, classes: np.ndarray
     ) -> None:
-        rng = np.random.default_rng(int(self.seed))
+        rng = np.random.default_rng(self.seed)
         actions = np.unique(classes)
         unused = {int(a): list(rng.permutation(np.flatnonzero(classes == a))) for a in actions}
         preferences = np.zeros(len(actions))
@@ -148,7 +161,7 @@ class KnockoffNets(ExtractionAttack):
         while session.remaining > 0 and any(unused.values()):
             chosen: list[int] = []
             picks: list[int] = []
-            for _ in range(min(int(self.round_size), session.remaining)):
+            for _ in range(min(self.round_size, session.remaining)):
                 available = np.array([len(unused[int(a)]) > 0 for a in actions])
                 if not available.any():
                     break
@@ -173,7 +186,7 @@ class KnockoffNets(ExtractionAttack):
                 )
                 pi = np.exp(logits - logits.max())
                 pi /= pi.sum()
-                step = float(self.bandit_lr) * (reward - mean_reward)
+                step = self.bandit_lr * (reward - mean_reward)
                 preferences -= step * pi
                 preferences[arm] += step  # net effect on the chosen arm: + step * (1 - pi_a)
             self._train(session=session, surrogate=surrogate, round_index=round_index)
@@ -202,7 +215,7 @@ class KnockoffNets(ExtractionAttack):
         else:
             diversity = 0.0
         recent.append(probs)
-        if len(recent) > int(self.diversity_window):
+        if len(recent) > self.diversity_window:
             recent.pop(0)
         loss = float(-(probs * F.log_softmax(copy, dim=0)).sum())
         return np.array([certainty, diversity, loss])

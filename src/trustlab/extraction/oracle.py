@@ -12,18 +12,26 @@ from __future__ import annotations
 import abc
 import dataclasses
 import time
-from typing import Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trustlab.core.checks import as_input_tensor, check_batch_size, compute_logits
+from trustlab.core.checks import as_input_tensor, compute_logits
 from trustlab.core.errors import ConfigurationError, DataError
+from trustlab.core.params import (
+    Constraint,
+    InstanceOf,
+    Integer,
+    NonEmptyStr,
+    Optional,
+    Options,
+    validate_params,
+)
 from trustlab.core.typing import ArrayLike
-from trustlab.extraction._checks import check_choice, check_client_id, check_optional_int
-from trustlab.extraction.defences.base import OutputDefence
+from trustlab.extraction.defences.base import OutputDefence, declared_repr
 from trustlab.extraction.errors import BudgetExhaustedError
 
 __all__ = [
@@ -48,22 +56,13 @@ MSG_TOP_K = (
     "The 'top_k' parameter of LocalOracle must be an int >= 1 when output='top-k', and None "
     "otherwise. Got {value!r} with output={output!r}."
 )
-MSG_DEFENCE = (
-    "The 'defence' parameter of LocalOracle must be an OutputDefence (e.g. Rounding()) or None. "
-    "Got {what} instead."
-)
 MSG_DEFENCE_EMBEDDINGS = (
     "{defence} works only on probabilities and cannot defend output='embeddings'; use "
     "EmbeddingTransform, Rounding or AdditiveNoise(probabilities=False)."
 )
-MSG_MODEL = "The 'model' parameter of LocalOracle must be a torch.nn.Module. Got {what} instead."
 MSG_REMOTE_OUTPUTS = (
     "The server's answer to {n} queries has outputs of shape {shape}; expected one row per "
     "query. Check that the task id {task_id!r} is a model-extraction task."
-)
-MSG_REMOTE_CLIENT = (
-    "The 'client' parameter of RemoteOracle must have a method query(task_id, x) returning an "
-    "object with 'outputs' and 'remaining' (e.g. trustlab.client.ArenaClient). Got {what}."
 )
 
 
@@ -92,8 +91,9 @@ class QueryRecord:
 class Oracle(abc.ABC):
     """Query access to a victim model, counted, logged and limited by a budget.
 
-    Subclasses implement :meth:`_answer`; :meth:`query` checks the inputs and the budget
-    first and records the batch afterwards.
+    Subclasses declare their parameters in ``_parameter_constraints`` (checked at
+    construction) and implement :meth:`_answer`; :meth:`query` checks the inputs and the
+    budget first and records the batch afterwards.
 
     Attributes
     ----------
@@ -103,10 +103,14 @@ class Oracle(abc.ABC):
     """
 
     output: str | None = None
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {}
 
     def __init__(self) -> None:
         self._used = 0
         self._log: list[QueryRecord] = []
+
+    def __repr__(self) -> str:
+        return declared_repr(self)
 
     @property
     @abc.abstractmethod
@@ -201,6 +205,12 @@ class LocalOracle(Oracle):
     client_id : str, default="local"
         The client id passed to the defence.
 
+    Raises
+    ------
+    ConfigurationError
+        At construction, if a parameter is invalid, ``top_k`` is given without
+        ``output="top-k"`` (or missing with it), or the defence cannot defend embeddings.
+
     Examples
     --------
     >>> import torch
@@ -211,6 +221,17 @@ class LocalOracle(Oracle):
     >>> oracle.queries_used, oracle.queries_remaining
     (6, 4)
     """
+
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "model": InstanceOf(nn.Module, "a torch.nn.Module"),
+        "output": Options(*OUTPUT_MODES),
+        "top_k": Optional(Integer(low=1)),
+        "defence": Optional(InstanceOf(OutputDefence, "an OutputDefence such as Rounding()")),
+        "budget": Optional(Integer(low=0)),
+        "batch_size": Integer(low=1),
+        "client_id": NonEmptyStr(),
+    }
+    budget: int | None = None
 
     def __init__(
         self,
@@ -228,48 +249,21 @@ class LocalOracle(Oracle):
         self.output = output
         self.top_k = top_k
         self.defence = defence
-        self._budget = budget
+        self.budget = budget
         self.batch_size = batch_size
         self.client_id = client_id
-
-    @property
-    def budget(self) -> int | None:
-        return self._budget
-
-    def query(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
-        self._check_params()
-        return super().query(x)
-
-    def _check_params(self) -> None:
-        owner = "LocalOracle"
-        if not isinstance(self.model, nn.Module):
-            raise ConfigurationError(MSG_MODEL.format(what=type(self.model).__name__))
-        check_choice(self.output, name="output", owner=owner, choices=OUTPUT_MODES)
-        top_k = self.top_k
-        wants_k = self.output == "top-k"
-        valid_k = isinstance(top_k, int) and not isinstance(top_k, bool) and top_k >= 1
-        if (wants_k and not valid_k) or (not wants_k and top_k is not None):
-            raise ConfigurationError(MSG_TOP_K.format(value=top_k, output=self.output))
-        if self.defence is not None:
-            if not isinstance(self.defence, OutputDefence):
-                raise ConfigurationError(MSG_DEFENCE.format(what=type(self.defence).__name__))
-            if self.output == "embeddings" and self.defence.probabilities_only:
-                raise ConfigurationError(
-                    MSG_DEFENCE_EMBEDDINGS.format(defence=type(self.defence).__name__)
-                )
-        check_optional_int(self._budget, name="budget", owner=owner, low=0)
-        check_batch_size(self.batch_size, owner=owner)
-        try:
-            check_client_id(self.client_id, owner=owner)
-        except DataError as error:
-            raise ConfigurationError(str(error)) from None
+        validate_params(self)
+        if (self.output == "top-k") != (self.top_k is not None):
+            raise ConfigurationError(MSG_TOP_K.format(value=self.top_k, output=self.output))
+        defence = self.defence
+        if defence is not None and self.output == "embeddings" and defence.probabilities_only:
+            raise ConfigurationError(MSG_DEFENCE_EMBEDDINGS.format(defence=type(defence).__name__))
 
     def clean_outputs(self, x: ArrayLike) -> torch.Tensor:
         """The victim's undefended outputs (probabilities or embeddings), without counting.
 
         For evaluation by the victim's owner, not for attacks: it bypasses the budget.
         """
-        self._check_params()
         inputs = as_input_tensor(x)
         raw = compute_logits(model=self.model, x=inputs, batch_size=self.batch_size)
         if self.output == "embeddings":
@@ -285,7 +279,7 @@ class LocalOracle(Oracle):
         if self.output == "labels":
             return outputs.argmax(dim=1)
         if self.output == "top-k":
-            k = min(int(self.top_k or 1), outputs.shape[1])
+            k = min(self.top_k or 1, outputs.shape[1])
             order = torch.sort(outputs, dim=1, descending=True, stable=True).indices[:, :k]
             keep = torch.zeros_like(outputs, dtype=torch.bool).scatter_(1, order, True)
             return torch.where(keep, outputs, torch.zeros_like(outputs))
@@ -350,11 +344,22 @@ class RemoteOracle(Oracle):
     (100, 95)
     """
 
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "client": InstanceOf(
+            QueryClient,
+            "an object with a method query(task_id, x) returning an answer with 'outputs' and "
+            "'remaining' (e.g. trustlab.client.ArenaClient)",
+        ),
+        "task_id": NonEmptyStr(),
+        "output": Optional(Options(*OUTPUT_MODES)),
+    }
+
     def __init__(self, *, client: QueryClient, task_id: str, output: str | None = None) -> None:
         super().__init__()
         self.client = client
         self.task_id = task_id
         self.output = output
+        validate_params(self)
         self._remaining: int | None = None
 
     @property
@@ -366,10 +371,6 @@ class RemoteOracle(Oracle):
         return self._remaining
 
     def _answer(self, inputs: torch.Tensor) -> torch.Tensor:
-        if not callable(getattr(self.client, "query", None)):
-            raise ConfigurationError(MSG_REMOTE_CLIENT.format(what=type(self.client).__name__))
-        if self.output is not None:
-            check_choice(self.output, name="output", owner="RemoteOracle", choices=OUTPUT_MODES)
         array = inputs.detach().cpu().to(torch.float32).numpy()
         answer = self.client.query(self.task_id, array)
         outputs = np.asarray(answer.outputs)

@@ -12,11 +12,18 @@ intersectional groups named ``"sex=Female, race=Black"``.
   :class:`AdversarialDebiasing` (in-processing, on the PyTorch model itself) and
   :class:`GroupThresholds` (post-processing).
 * Trade-offs: :func:`pareto_sweep` and :func:`plot_pareto`.
+
+Every mitigation is registered in :data:`MITIGATIONS` by name (``"reweighing"``,
+``"constrained"``, ``"adversarial_debiasing"``, ``"group_thresholds"``), so a task spec can name
+one: ``MITIGATIONS.build("reweighing", {"epochs": 5})``. :func:`group_name` and
+:func:`group_names` give the names of (intersectional) groups.
 """
 
+from trustlab.fairness._inputs import group_name, group_names
 from trustlab.fairness.adversarial import AdversarialDebiasing
 from trustlab.fairness.base import (
     MITIGATION_CRITERIA,
+    MITIGATIONS,
     FairnessMitigation,
     MitigationReport,
     ModelMitigation,
@@ -45,6 +52,7 @@ __all__ = [
     "BUILTIN_METRICS",
     "CRITERIA",
     "METHODS",
+    "MITIGATIONS",
     "MITIGATION_CRITERIA",
     "AdversarialDebiasing",
     "FairnessConstrainedClassifier",
@@ -64,6 +72,8 @@ __all__ = [
     "equalized_odds_difference",
     "equalized_odds_ratio",
     "fairness_gap",
+    "group_name",
+    "group_names",
     "pareto_sweep",
     "plot_pareto",
     "predictive_parity_difference",

@@ -15,13 +15,14 @@ combinations that occur are groups.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from trustlab.core.checks import check_same_length
-from trustlab.core.errors import ConfigurationError, DataError
+from trustlab.core.errors import DataError
 from trustlab.core.metrics.roc import to_numpy
 from trustlab.core.typing import ArrayLike, FloatArray, IntArray
 
@@ -58,11 +59,6 @@ MSG_SCORES_SHAPE = (
 )
 MSG_SCORES_DTYPE = "{name} must hold numbers; got dtype {dtype}."
 MSG_SCORES_NAN = "{name} holds {what} at index {index}; every score must be a finite number."
-MSG_POS_LABEL = (
-    "The 'pos_label' parameter of {owner} must be an int class label or None. Got {value!r} "
-    "instead."
-)
-MSG_CHOICE = "The {arg!r} parameter of {owner} must be one of {choices}. Got {value!r} instead."
 
 
 @dataclass(frozen=True)
@@ -88,26 +84,6 @@ class Groups:
         return int(self.codes.shape[0])
 
 
-def check_choice(value: object, *, arg: str, owner: str, choices: tuple[str, ...]) -> str:
-    """Return ``value`` if it is one of ``choices``, else raise :class:`ConfigurationError`."""
-    if not isinstance(value, str) or value not in choices:
-        raise ConfigurationError(
-            MSG_CHOICE.format(
-                arg=arg, owner=owner, choices=", ".join(map(repr, choices)), value=value
-            )
-        )
-    return value
-
-
-def check_pos_label(value: object, *, owner: str, allow_none: bool = True) -> int | None:
-    """Return ``pos_label`` as an int (or None where allowed)."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ConfigurationError(MSG_POS_LABEL.format(owner=owner, value=value))
-    return int(value)
-
-
 def _missing_index(column: np.ndarray) -> tuple[int, str] | None:
     if column.dtype.kind in "fc":
         bad = ~np.isfinite(column)
@@ -130,6 +106,69 @@ def _value_name(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def group_name(values: Mapping[str, object]) -> str:
+    """The name of one (intersectional) group from the value of each sensitive attribute.
+
+    Every part reads ``attribute=value``, in the order of ``values``, joined by ``", "``; an
+    attribute named ``""`` (a single unnamed attribute) contributes its bare value. Whole
+    floats are written as ints and NumPy scalars as Python values. This is the one naming of
+    groups in trustlab: :class:`~trustlab.fairness.GroupMetrics`, the fairness metrics, the
+    mitigations and the fairness task kind all use it.
+
+    Parameters
+    ----------
+    values : Mapping[str, object]
+        Attribute name to the group's value of it.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> group_name({"sex": "Female", "race": "White"})
+    'sex=Female, race=White'
+    >>> group_name({"": 1.0})
+    '1'
+    """
+    parts = []
+    for key, value in values.items():
+        text = _value_name(value)
+        parts.append(f"{key}={text}" if key else text)
+    return ", ".join(parts)
+
+
+def group_names(labels: Mapping[str, Sequence[object]]) -> list[str]:
+    """The names of every intersection of the attributes' values, first attribute slowest.
+
+    With ``labels = {"sex": [...2 values], "race": [...5 values]}`` the name of position
+    ``5 * sex + race`` is :func:`group_name` of that combination, so the list matches mixed-
+    radix group codes built from per-attribute codes in the same order.
+
+    Parameters
+    ----------
+    labels : Mapping[str, Sequence[object]]
+        Attribute name to the names of its values, in code order.
+
+    Returns
+    -------
+    list of str
+        ``prod(len(v) for v in labels.values())`` names.
+
+    Examples
+    --------
+    >>> group_names({"sex": ["Female", "Male"], "race": ["Black", "White"]})[:3]
+    ['sex=Female, race=Black', 'sex=Female, race=White', 'sex=Male, race=Black']
+    >>> group_names({"sex": ["Female", "Male"]})
+    ['sex=Female', 'sex=Male']
+    """
+    keys = list(labels)
+    return [
+        group_name(dict(zip(keys, combination, strict=True)))
+        for combination in itertools.product(*(labels[key] for key in keys))
+    ]
 
 
 def _column(values: ArrayLike, *, name: str) -> np.ndarray:
@@ -221,13 +260,12 @@ def as_groups(
         inverses.append(inverse.reshape(-1))
     stacked = np.stack(inverses, axis=1)
     combos, codes = np.unique(stacked, axis=0, return_inverse=True)
-    names: list[str] = []
-    for combo in combos:
-        parts = []
-        for key, unique, index in zip(columns, uniques, combo, strict=True):
-            value = _value_name(unique[index])
-            parts.append(f"{key}={value}" if key else value)
-        names.append(", ".join(parts))
+    names = [
+        group_name(
+            {key: unique[index] for key, unique, index in zip(columns, uniques, combo, strict=True)}
+        )
+        for combo in combos
+    ]
     if len(names) < min_groups:
         raise DataError(MSG_ONE_GROUP.format(name="sensitive_features", group=names[0]))
     return Groups(codes=codes.reshape(-1).astype(np.int64), names=tuple(names))

@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from trustlab.core.checks import model_device_and_dtype
-from trustlab.core.typing import ArrayLike
-from trustlab.fairness._inputs import check_choice
-from trustlab.fairness._training import (
-    Batch,
-    make_optimizer,
-    run_epochs,
-    seeded,
-    training_data,
-    training_params,
-    training_report,
-)
-from trustlab.fairness.base import ModelMitigation, check_criterion, check_float, check_int
-from trustlab.fairness.metrics import SensitiveFeatures
+from trustlab.core.params import Constraint, Integer, Options, Real, validate_params
+from trustlab.core.training import Step
+from trustlab.fairness._training import TrainingData, logits_and_margin, train_mitigation
+from trustlab.fairness.base import MITIGATIONS, ModelMitigation
 
 __all__ = ["AdversarialDebiasing"]
 
@@ -53,6 +45,7 @@ class _Adversary(nn.Module):
         return out
 
 
+@MITIGATIONS.register("adversarial_debiasing")
 class AdversarialDebiasing(ModelMitigation):
     """Adversarial debiasing: train the model so an adversary cannot recover the group.
 
@@ -135,6 +128,13 @@ class AdversarialDebiasing(ModelMitigation):
     'demographic_parity'
     """
 
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "alpha": Real(low=0),
+        "alpha_schedule": Options(*ALPHA_SCHEDULES),
+        "adversary_hidden": Integer(low=0),
+        "adversary_lr": Real(low=0, closed="neither"),
+    }
+
     def __init__(
         self,
         *,
@@ -159,86 +159,67 @@ class AdversarialDebiasing(ModelMitigation):
         self.batch_size = batch_size
         self.weight_decay = weight_decay
         self.seed = seed
+        validate_params(self)
 
-    def fit(
-        self,
-        *,
-        model: nn.Module,
-        x: ArrayLike,
-        y: ArrayLike,
-        sensitive_features: SensitiveFeatures,
-    ) -> AdversarialDebiasing:
-        owner = "AdversarialDebiasing"
-        criterion = check_criterion(self.criterion, owner=owner)
-        alpha = check_float(self.alpha, arg="alpha", owner=owner)
-        schedule = check_choice(
-            self.alpha_schedule, arg="alpha_schedule", owner=owner, choices=ALPHA_SCHEDULES
-        )
-        hidden = check_int(self.adversary_hidden, arg="adversary_hidden", owner=owner, low=0)
-        adversary_lr = check_float(self.adversary_lr, arg="adversary_lr", owner=owner, strict=True)
-        training = training_params(self, owner=owner)
-        data = training_data(x=x, y=y, sensitive_features=sensitive_features, owner=owner)
-
+    def _train(self, model: nn.Module, data: TrainingData) -> None:
+        owner = type(self).__name__
+        criterion, alpha = self.criterion, self.alpha
         device, dtype = model_device_and_dtype(model)
         params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = make_optimizer(model, lr=training.lr, weight_decay=training.weight_decay)
         uses_label = criterion != "demographic_parity"
         history: list[dict[str, float]] = []
-        steps = 0
-        adversary_total = 0.0
+        adversary_total = torch.zeros((), dtype=torch.float64, device=device)
+        players: list[tuple[_Adversary, torch.optim.Optimizer]] = []
 
-        def step(batch: Batch) -> float:
-            nonlocal steps, adversary_total
-            steps += 1
-            alpha_t = alpha * (math.sqrt(steps) if schedule == "sqrt" else 1.0)
-            labels = batch.y if uses_label else None
-            rows = batch.y == 1 if criterion == "equal_opportunity" else None
-            loss = F.cross_entropy(batch.logits, batch.y)
-            adversary_loss = self._adversary_loss(
-                adversary, batch.margin, labels, batch.group, rows
-            )
+        def adversary_player() -> tuple[_Adversary, torch.optim.Optimizer]:
+            # Built at the first step, inside the run's seeded random state, so that its
+            # initial weights follow from ``seed``.
+            if not players:
+                adversary = _Adversary(
+                    n_inputs=3 if uses_label else 1,
+                    n_groups=data.groups.n_groups,
+                    hidden=self.adversary_hidden,
+                ).to(device=device, dtype=dtype)
+                players.append(
+                    (adversary, torch.optim.Adam(adversary.parameters(), lr=self.adversary_lr))
+                )
+            return players[0]
+
+        def step(info: Step) -> torch.Tensor:
+            nonlocal adversary_total
+            adversary, adversary_optimizer = adversary_player()
+            t = info.number + 1
+            alpha_t = alpha * (math.sqrt(t) if self.alpha_schedule == "sqrt" else 1.0)
+            logits, margin = logits_and_margin(info, owner=owner)
+            labels, groups = info.batch["y"], info.batch["group"]
+            seen = labels if uses_label else None
+            rows = labels == 1 if criterion == "equal_opportunity" else None
+            loss = F.cross_entropy(logits, labels)
+            adversary_loss = self._adversary_loss(adversary, margin, seen, groups, rows)
             grads = torch.autograd.grad(loss, params, retain_graph=True)
             adversary_grads = torch.autograd.grad(adversary_loss, params, allow_unused=True)
             _set_debiased_gradients(params, grads, adversary_grads, alpha_t)
-            optimizer.step()
+            info.optimizer.step()
 
             # The adversary's own step, on the model's (now fixed) outputs.
             adversary_optimizer.zero_grad(set_to_none=True)
-            own_loss = self._adversary_loss(
-                adversary, batch.margin.detach(), labels, batch.group, rows
-            )
+            own_loss = self._adversary_loss(adversary, margin.detach(), seen, groups, rows)
             own_loss.backward()
             adversary_optimizer.step()
-            adversary_total += float(own_loss.detach()) * len(batch.index)
-            return float(loss.detach())
+            adversary_total += own_loss.detach().double() * len(labels)
+            return loss.detach()
 
-        def end_epoch(_: int, mean_loss: float) -> None:
+        def after_epoch(_: int, mean_loss: float) -> None:
             nonlocal adversary_total
-            history.append({"loss": mean_loss, "adversary_loss": adversary_total / len(data)})
-            adversary_total = 0.0
+            adversary_loss = float(adversary_total) / len(data)
+            history.append({"loss": mean_loss, "adversary_loss": adversary_loss})
+            adversary_total = torch.zeros_like(adversary_total)
 
-        with seeded(training.seed, model):
-            adversary = _Adversary(
-                n_inputs=3 if uses_label else 1, n_groups=data.groups.n_groups, hidden=hidden
-            ).to(device=device, dtype=dtype)
-            adversary_optimizer = torch.optim.Adam(adversary.parameters(), lr=adversary_lr)
-            run_epochs(
-                model,
-                data,
-                params=training,
-                owner=owner,
-                step=step,
-                end_epoch=end_epoch,
-            )
+        train_mitigation(self, model, data, step=step, after_epoch=after_epoch)
         for param in params:
             param.grad = None
-        self.model_ = model
-        self.adversary_ = adversary
+        self.adversary_ = players[0][0]
         self.history_ = history
-        report = training_report(model, data, criterion=criterion)
-        self.gap_ = report.gap
-        self.accuracy_ = report.accuracy
-        return self
 
     @staticmethod
     def _adversary_loss(
@@ -268,8 +249,9 @@ def _set_debiased_gradients(
     ]
     flat_p = torch.cat([g.reshape(-1) for g in grads])
     flat_a = torch.cat([a.reshape(-1) for a in filled])
-    norm = flat_a.norm()
-    unit = flat_a / norm if float(norm) > 0 else flat_a
-    coefficient = torch.dot(flat_p, unit)
+    # A zero adversary gradient leaves the prediction gradient as it is; clamping the norm
+    # keeps that case free of a host-device synchronisation.
+    norm = flat_a.norm().clamp_min(1e-30)
+    coefficient = torch.dot(flat_p, flat_a / norm)
     for param, grad, adv in zip(params, grads, filled, strict=True):
-        param.grad = grad - coefficient * adv / norm.clamp_min(1e-30) - alpha * adv
+        param.grad = grad - coefficient * adv / norm - alpha * adv

@@ -1,4 +1,4 @@
-"""The base classes of fairness mitigations and the report each one gives.
+"""The base classes of fairness mitigations, their registry and the report each one gives.
 
 A mitigation targets one group-fairness criterion (``criterion``): demographic parity,
 equalized odds or equal opportunity. After fitting it holds ``gap_``, the between-groups gap of
@@ -10,63 +10,44 @@ same on other data and returns a :class:`MitigationReport`.
   are needed for training only.
 * Post-processing (:class:`~trustlab.fairness.GroupThresholds`) adjusts a trained model's scores
   and needs the sensitive features at prediction time too.
+
+Hyperparameters are declared in ``_parameter_constraints`` (the training ones once, on
+:class:`ModelMitigation`) and checked when the mitigation is built. Every mitigation is
+registered in :data:`MITIGATIONS` under a short name.
 """
 
 from __future__ import annotations
 
 import abc
-import math
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 import numpy as np
 from torch import nn
 
 from trustlab.core.checks import as_input_tensor, check_batch_size, compute_logits
 from trustlab.core.errors import ConfigurationError
+from trustlab.core.params import Constraint, Integer, Options, Real, Seed
+from trustlab.core.registry import Registry
 from trustlab.core.typing import ArrayLike, IntArray
-from trustlab.fairness._inputs import as_class_labels, check_choice
+from trustlab.fairness._inputs import as_class_labels
+from trustlab.fairness._training import TrainingData, training_data
 from trustlab.fairness.metrics import SensitiveFeatures, fairness_gap
 
-__all__ = ["MITIGATION_CRITERIA", "FairnessMitigation", "MitigationReport", "ModelMitigation"]
+__all__ = [
+    "MITIGATIONS",
+    "MITIGATION_CRITERIA",
+    "FairnessMitigation",
+    "MitigationReport",
+    "ModelMitigation",
+]
 
 #: The criteria a mitigation can target.
 MITIGATION_CRITERIA = ("demographic_parity", "equalized_odds", "equal_opportunity")
 
 MSG_NOT_FITTED = "{owner} is not fitted yet: call fit(...) first."
-MSG_INT = "The {arg!r} parameter of {owner} must be an int >= {low}. Got {value!r} instead."
-MSG_FLOAT = "The {arg!r} parameter of {owner} must be a finite float {rule}. Got {value!r} instead."
 
-Self = TypeVar("Self", bound="FairnessMitigation")
-
-
-def check_int(value: object, *, arg: str, owner: str, low: int = 1) -> int:
-    """Return ``value`` if it is an int >= ``low``, else raise :class:`ConfigurationError`."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ConfigurationError(MSG_INT.format(arg=arg, owner=owner, low=low, value=value))
-    if value < low:
-        raise ConfigurationError(MSG_INT.format(arg=arg, owner=owner, low=low, value=value))
-    return int(value)
-
-
-def check_float(
-    value: object, *, arg: str, owner: str, low: float = 0.0, strict: bool = False
-) -> float:
-    """Return ``value`` as a finite float ``> low`` (``strict``) or ``>= low``."""
-    rule = f"> {low:g}" if strict else f">= {low:g}"
-    ok = (
-        isinstance(value, (int, float, np.integer, np.floating))
-        and not isinstance(value, (bool, np.bool_))
-        and math.isfinite(float(value))
-        and (float(value) > low if strict else float(value) >= low)
-    )
-    if not ok:
-        raise ConfigurationError(MSG_FLOAT.format(arg=arg, owner=owner, rule=rule, value=value))
-    return float(value)  # type: ignore[arg-type]
-
-
-def check_criterion(value: object, *, owner: str) -> str:
-    return check_choice(value, arg="criterion", owner=owner, choices=MITIGATION_CRITERIA)
+Self = TypeVar("Self", bound="ModelMitigation")
 
 
 @dataclass(frozen=True)
@@ -111,9 +92,14 @@ def report_of(
 class FairnessMitigation(abc.ABC):
     """Base class of mitigations: a targeted ``criterion`` and the achieved ``gap_``.
 
-    Subclasses store their hyperparameters in ``__init__`` (keyword-only, checked at fit time)
-    and set ``gap_`` and ``accuracy_`` when fitted.
+    Subclasses store their keyword-only hyperparameters in ``__init__`` and end it with
+    :func:`~trustlab.core.params.validate_params`; they set ``gap_`` and ``accuracy_`` (and any
+    other fitted state, ending in ``_``) in ``fit``, which returns ``self``.
     """
+
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "criterion": Options(*MITIGATION_CRITERIA)
+    }
 
     criterion: str
     gap_: float
@@ -124,17 +110,36 @@ class FairnessMitigation(abc.ABC):
             raise ConfigurationError(MSG_NOT_FITTED.format(owner=type(self).__name__))
 
 
+#: The fairness mitigations by name, e.g. ``MITIGATIONS.build("reweighing", {"epochs": 5})``.
+MITIGATIONS: Registry[type[FairnessMitigation]] = Registry("fairness mitigation")
+
+
 class ModelMitigation(FairnessMitigation):
     """Base class of mitigations that train a PyTorch classifier in place.
 
     The model maps inputs of shape (batch, ...) to two logits (batch, 2); class 1 is the
-    positive (favourable) outcome. It is trained on its own device; ``model_`` is the trained
-    model after :meth:`fit`.
+    positive (favourable) outcome. It is trained on its own device by
+    :func:`trustlab.core.training.train` with Adam; ``model_`` is the trained model after
+    :meth:`fit`. The training hyperparameters ``epochs``, ``lr``, ``batch_size``,
+    ``weight_decay`` and ``seed`` are declared here once. :meth:`fit` checks the data and
+    measures the result; a subclass writes only ``_train``, the method itself.
     """
 
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "epochs": Integer(low=1),
+        "lr": Real(low=0, closed="neither"),
+        "batch_size": Integer(low=1),
+        "weight_decay": Real(low=0),
+        "seed": Seed,
+    }
+
+    epochs: int
+    lr: float
+    batch_size: int
+    weight_decay: float
+    seed: int
     model_: nn.Module
 
-    @abc.abstractmethod
     def fit(
         self: Self,
         *,
@@ -155,7 +160,42 @@ class ModelMitigation(FairnessMitigation):
             Training labels; 1 is the favourable outcome.
         sensitive_features : array-like or mapping of str to array-like
             The group of every training example (several attributes: intersectional groups).
+
+        Returns
+        -------
+        self
+            Fitted: ``model_`` is ``model``, trained; ``gap_`` and ``accuracy_`` are measured
+            on the training data.
+
+        Raises
+        ------
+        DataError
+            If the data are malformed (NaN, lengths, labels other than 0 and 1, a single
+            group) or the model does not return two logits; the model is then left unchanged.
         """
+        data = training_data(
+            x=x, y=y, sensitive_features=sensitive_features, owner=type(self).__name__
+        )
+        self._train(model, data)
+        self.model_ = model
+        self.accuracy_, self.gap_ = self._measure(model, data)
+        return self
+
+    @abc.abstractmethod
+    def _train(self, model: nn.Module, data: TrainingData) -> None:
+        """Train ``model`` in place on the checked ``data``; set the method's own fitted
+        attributes (``history_``, ...)."""
+
+    def _measure(self, model: nn.Module, data: TrainingData) -> tuple[float, float]:
+        """Accuracy and gap of ``model``'s predictions on its training data."""
+        logits = compute_logits(model=model, x=data.x, batch_size=4096)
+        report = report_of(
+            criterion=self.criterion,
+            y_true=data.y.numpy(),
+            y_pred=logits.argmax(dim=1).numpy().astype(np.int64),
+            sensitive_features=data.groups.codes,
+        )
+        return report.accuracy, report.gap
 
     def predict(self, *, x: ArrayLike, batch_size: int = 1024) -> IntArray:
         """Hard predictions (arg-max of the trained model's logits), shape (n_examples,)."""

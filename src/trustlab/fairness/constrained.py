@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trustlab.core.typing import ArrayLike
+from trustlab.core.checks import model_device_and_dtype
+from trustlab.core.params import Constraint, Real, validate_params
+from trustlab.core.training import Step
 from trustlab.fairness._training import (
-    Batch,
     TrainingData,
-    make_optimizer,
-    run_epochs,
-    seeded,
+    logits_and_margin,
     snapshot,
-    training_data,
-    training_params,
-    training_report,
+    train_mitigation,
 )
-from trustlab.fairness.base import ModelMitigation, check_criterion, check_float
-from trustlab.fairness.metrics import SensitiveFeatures
+from trustlab.fairness.base import MITIGATIONS, ModelMitigation
 
 __all__ = ["FairnessConstrainedClassifier"]
 
@@ -38,6 +36,7 @@ def _pairs(n_groups: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(first), torch.tensor(second)
 
 
+@MITIGATIONS.register("constrained")
 class FairnessConstrainedClassifier(ModelMitigation):
     """Train a PyTorch classifier so that a fairness gap stays within a bound.
 
@@ -122,6 +121,11 @@ class FairnessConstrainedClassifier(ModelMitigation):
     (400,)
     """
 
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "bound": Real(low=0),
+        "multiplier_lr": Real(low=0),
+    }
+
     def __init__(
         self,
         *,
@@ -142,84 +146,57 @@ class FairnessConstrainedClassifier(ModelMitigation):
         self.batch_size = batch_size
         self.weight_decay = weight_decay
         self.seed = seed
+        validate_params(self)
 
-    def fit(
-        self,
-        *,
-        model: nn.Module,
-        x: ArrayLike,
-        y: ArrayLike,
-        sensitive_features: SensitiveFeatures,
-    ) -> FairnessConstrainedClassifier:
-        owner = "FairnessConstrainedClassifier"
-        criterion = check_criterion(self.criterion, owner=owner)
-        bound = check_float(self.bound, arg="bound", owner=owner)
-        multiplier_lr = check_float(self.multiplier_lr, arg="multiplier_lr", owner=owner)
-        params = training_params(self, owner=owner)
-        data = training_data(x=x, y=y, sensitive_features=sensitive_features, owner=owner)
-
+    def _train(self, model: nn.Module, data: TrainingData) -> None:
+        owner = type(self).__name__
+        criterion, bound, multiplier_lr = self.criterion, self.bound, self.multiplier_lr
+        device, _ = model_device_and_dtype(model)
         conditions = _CONDITIONS[criterion]
         n_groups = data.groups.n_groups
-        first, second = _pairs(n_groups)
-        multipliers = torch.zeros(len(conditions), len(first), dtype=torch.float64)
-        optimizer = make_optimizer(model, lr=params.lr, weight_decay=params.weight_decay)
+        first, second = (pairs.to(device) for pairs in _pairs(n_groups))
+        multipliers = torch.zeros(len(conditions), len(first), dtype=torch.float64, device=device)
+        # The epoch's summed cross-entropy (the loop records the Lagrangian's).
+        cross_entropy = torch.zeros((), dtype=torch.float64, device=device)
         history: list[dict[str, float]] = []
         best: tuple[bool, float, float, int, dict[str, torch.Tensor]] | None = None
 
-        def step(batch: Batch) -> float:
-            loss = F.cross_entropy(batch.logits, batch.y)
-            soft = torch.sigmoid(batch.margin)
+        def loss(step: Step) -> torch.Tensor:
+            nonlocal cross_entropy
+            logits, margin = logits_and_margin(step, owner=owner)
+            labels, groups = step.batch["y"], step.batch["group"]
+            ce = F.cross_entropy(logits, labels)
+            cross_entropy += ce.detach().double() * len(labels)
+            soft = torch.sigmoid(margin)
             penalty = soft.new_zeros(())
             for c, label in enumerate(conditions):
                 rows = (
-                    torch.ones_like(batch.y, dtype=torch.bool)
-                    if label is None
-                    else batch.y == label
+                    torch.ones_like(labels, dtype=torch.bool) if label is None else labels == label
                 )
-                soft_diff, present = _rate_differences(
-                    soft, batch.group, rows, n_groups, first, second
-                )
-                weight = multipliers[c].to(soft.device, soft.dtype) * present
+                soft_diff, present = _rate_differences(soft, groups, rows, n_groups, first, second)
+                weight = multipliers[c].to(soft.dtype) * present
                 penalty = penalty + (weight * soft_diff).sum()
-                change = (soft_diff.detach().double().cpu() - bound) * present.cpu()
+                change = (soft_diff.detach().double() - bound) * present
                 multipliers[c] = (multipliers[c] + multiplier_lr * change).clamp_min(0.0)
-            objective = loss + penalty
-            optimizer.zero_grad(set_to_none=True)
-            objective.backward()
-            optimizer.step()
-            return float(loss.detach())
+            return ce + penalty
 
-        def end_epoch(epoch: int, mean_loss: float) -> None:
-            nonlocal best
-            accuracy, gap = self._measure(model, data, criterion)
+        def after_epoch(epoch: int, _: float) -> None:
+            nonlocal best, cross_entropy
+            mean_loss = float(cross_entropy) / len(data)
+            cross_entropy = torch.zeros_like(cross_entropy)
+            accuracy, gap = self._measure(model, data)
             history.append({"loss": mean_loss, "accuracy": accuracy, "gap": gap})
             feasible = gap <= bound
             key = (feasible, accuracy if feasible else -gap)
             if best is None or key > (best[0], best[1]):
                 best = (feasible, key[1], gap, epoch, snapshot(model))
 
-        with seeded(params.seed, model):
-            run_epochs(
-                model,
-                data,
-                params=params,
-                owner=owner,
-                step=step,
-                end_epoch=end_epoch,
-            )
+        train_mitigation(self, model, data, loss=loss, after_epoch=after_epoch)
         assert best is not None
         model.load_state_dict(best[4])
-        self.model_ = model
-        self.multipliers_ = multipliers.numpy()
+        self.multipliers_ = multipliers.cpu().numpy()
         self.epoch_ = best[3]
         self.history_ = history
-        self.accuracy_, self.gap_ = self._measure(model, data, criterion)
-        return self
-
-    @staticmethod
-    def _measure(model: nn.Module, data: TrainingData, criterion: str) -> tuple[float, float]:
-        report = training_report(model, data, criterion=criterion)
-        return report.accuracy, report.gap
 
 
 def _rate_differences(

@@ -4,10 +4,9 @@ each with a bootstrap confidence interval.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
-from typing import Any, TypeAlias
+from typing import Any, ClassVar, TypeAlias
 
 import numpy as np
 import torch
@@ -21,14 +20,18 @@ from trustlab.core.checks import (
 )
 from trustlab.core.errors import ConfigurationError
 from trustlab.core.metrics import ConfidenceInterval
-from trustlab.core.typing import ArrayLike, FloatArray
-from trustlab.fairness._inputs import (
-    as_class_labels,
-    as_groups,
-    as_scores,
-    check_choice,
-    check_pos_label,
+from trustlab.core.params import (
+    Constraint,
+    Integer,
+    Optional,
+    Options,
+    Real,
+    Seed,
+    check_param,
+    validate_params,
 )
+from trustlab.core.typing import ArrayLike, FloatArray
+from trustlab.fairness._inputs import as_class_labels, as_groups, as_scores
 from trustlab.fairness._rates import (
     BUILTIN_METRICS,
     RATE_METRICS,
@@ -64,14 +67,6 @@ MSG_NEEDS_SCORE = (
     "The calibration_error needs y_score (the probability of pos_label, shape (n,), or class "
     "probabilities, shape (n, n_classes)); pass y_score=..."
 )
-MSG_N_BOOTSTRAP = (
-    "The 'n_bootstrap' parameter of GroupMetrics must be an int >= 0. Got {value!r} instead."
-)
-MSG_CONFIDENCE = (
-    "The 'confidence' parameter of GroupMetrics must be a float in (0, 1). Got {value!r} instead."
-)
-MSG_SEED = "The 'seed' parameter of GroupMetrics must be an int >= 0. Got {value!r} instead."
-MSG_N_BINS = "The 'n_bins' parameter of GroupMetrics must be an int >= 1. Got {value!r} instead."
 MSG_NO_BOOTSTRAP = (
     "No confidence intervals were computed: build GroupMetrics with n_bootstrap >= 1 "
     "(e.g. n_bootstrap=1000)."
@@ -80,10 +75,6 @@ MSG_RATE_NEEDS_POS_LABEL = (
     "pos_label={pos_label} never occurs in y_true or y_pred (labels {labels}); pick a class "
     "that occurs, or pos_label=None for every class one-vs-rest."
 )
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 class GroupMetrics:
@@ -177,6 +168,14 @@ class GroupMetrics:
     0.0
     """
 
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "pos_label": Optional(Integer()),
+        "n_bootstrap": Integer(low=0),
+        "confidence": Real(low=0, high=1, closed="neither"),
+        "seed": Seed,
+        "n_bins": Integer(low=1),
+    }
+
     def __init__(
         self,
         *,
@@ -191,18 +190,13 @@ class GroupMetrics:
         seed: int = 0,
         n_bins: int = 10,
     ) -> None:
-        if not _is_int(n_bootstrap) or n_bootstrap < 0:
-            raise ConfigurationError(MSG_N_BOOTSTRAP.format(value=n_bootstrap))
-        is_number = isinstance(confidence, (int, float, np.floating)) and not isinstance(
-            confidence, bool
-        )
-        if not is_number or not math.isfinite(float(confidence)) or not 0 < confidence < 1:
-            raise ConfigurationError(MSG_CONFIDENCE.format(value=confidence))
-        if not _is_int(seed) or seed < 0:
-            raise ConfigurationError(MSG_SEED.format(value=seed))
-        if not _is_int(n_bins) or n_bins < 1:
-            raise ConfigurationError(MSG_N_BINS.format(value=n_bins))
-        label = check_pos_label(pos_label, owner="GroupMetrics")
+        self.pos_label = pos_label
+        self.n_bootstrap = n_bootstrap
+        self.confidence = confidence
+        self.seed = seed
+        self.n_bins = n_bins
+        validate_params(self)
+        label = self.pos_label
         truth = as_class_labels(y_true, name="y_true")
         predictions = as_class_labels(y_pred, name="y_pred")
         check_same_length(
@@ -212,10 +206,8 @@ class GroupMetrics:
         scores = (
             None if y_score is None else as_scores(y_score, name="y_score", n_examples=len(truth))
         )
-        columns = self._columns(metrics, label, truth, predictions, scores, n_bins)
+        columns = self._columns(metrics, label, truth, predictions, scores, self.n_bins)
 
-        self.confidence = float(confidence)
-        self.n_bootstrap = int(n_bootstrap)
         self.group_names: tuple[str, ...] = groups.names
         sizes = np.bincount(groups.codes, minlength=groups.n_groups)
         self.group_sizes: dict[str, int] = {
@@ -233,7 +225,7 @@ class GroupMetrics:
                     )
                 elif kind == "calibration":
                     bins, gaps = payload
-                    out[column] = calibration_values(bins, gaps, groups, n_bins, weights)
+                    out[column] = calibration_values(bins, gaps, groups, self.n_bins, weights)
                 else:
                     metric = column.replace("_", " ")
                     num, den, overall_num, overall_den = rate_values(payload, groups, weights)
@@ -268,7 +260,7 @@ class GroupMetrics:
         if self.n_bootstrap:
             _, label_codes = np.unique(truth, return_inverse=True)
             strata = groups.codes * (int(label_codes.max()) + 1) + label_codes.reshape(-1)
-            rng = np.random.default_rng(int(seed))
+            rng = np.random.default_rng(self.seed)
             blocks: dict[str, list[tuple[FloatArray, FloatArray]]] = {name: [] for name in columns}
             for weights in resample_weights(strata, n_resamples=self.n_bootstrap, rng=rng):
                 for name, values in evaluate(weights, True).items():
@@ -426,7 +418,7 @@ class GroupMetrics:
         return {name: float(np.max(value[0])) for name, value in self._point.items()}
 
     def _aggregate(self, kind: str, method: str) -> dict[str, float]:
-        method = check_choice(method, arg="method", owner=f"GroupMetrics.{kind}", choices=METHODS)
+        method = check_param(method, Options(*METHODS), name="method", owner=f"GroupMetrics.{kind}")
         return {
             name: float(
                 aggregate(by_group[None, :], np.array([overall]), kind=kind, method=method)[0]
@@ -480,23 +472,22 @@ class GroupMetrics:
             for name, (by_group, _) in self._samples.items()
         }
 
-    def group_min_ci(self) -> dict[str, ConfidenceInterval]:
-        """Bootstrap interval of the smallest group value of each metric."""
+    def _reduced_ci(
+        self, point: dict[str, float], reduce: Callable[[FloatArray], FloatArray]
+    ) -> dict[str, ConfidenceInterval]:
         self._require_bootstrap()
-        point = self.group_min()
         return {
-            name: self._interval(point[name], by_group.min(axis=1))
+            name: self._interval(point[name], reduce(by_group))
             for name, (by_group, _) in self._samples.items()
         }
 
+    def group_min_ci(self) -> dict[str, ConfidenceInterval]:
+        """Bootstrap interval of the smallest group value of each metric."""
+        return self._reduced_ci(self.group_min(), lambda by_group: by_group.min(axis=1))
+
     def group_max_ci(self) -> dict[str, ConfidenceInterval]:
         """Bootstrap interval of the largest group value of each metric."""
-        self._require_bootstrap()
-        point = self.group_max()
-        return {
-            name: self._interval(point[name], by_group.max(axis=1))
-            for name, (by_group, _) in self._samples.items()
-        }
+        return self._reduced_ci(self.group_max(), lambda by_group: by_group.max(axis=1))
 
     def _aggregate_ci(self, kind: str, method: str) -> dict[str, ConfidenceInterval]:
         self._require_bootstrap()

@@ -31,18 +31,22 @@ References
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 
 from trustlab.core.checks import check_same_length
+from trustlab.core.params import Integer, Optional, Options, check_param
 from trustlab.core.typing import ArrayLike, IntArray
-from trustlab.fairness._inputs import as_class_labels, as_groups, check_choice, check_pos_label
+from trustlab.fairness._inputs import as_class_labels, as_groups
 from trustlab.fairness._rates import aggregate, divide, rate_of, rate_values
 
 __all__ = [
     "CRITERIA",
     "METHODS",
+    "CriterionMetric",
     "demographic_parity_difference",
     "demographic_parity_ratio",
     "equal_opportunity_difference",
@@ -69,6 +73,30 @@ CRITERIA: dict[str, tuple[str, ...]] = {
 
 SensitiveFeatures = ArrayLike | Mapping[str, ArrayLike]
 
+_METHOD = Options(*METHODS)
+_AGGREGATION = Options(*AGGREGATIONS)
+_POS_LABEL = Optional(Integer())
+
+
+class CriterionMetric(Protocol):
+    """A group-fairness criterion as one number, such as :func:`equalized_odds_difference`.
+
+    Every criterion metric takes these keyword arguments; ``y_true`` may be left out for
+    demographic parity only, and ``agg`` matters for equalized odds only (the others compare
+    one rate).
+    """
+
+    def __call__(
+        self,
+        *,
+        y_true: ArrayLike | None = None,
+        y_pred: ArrayLike,
+        sensitive_features: SensitiveFeatures,
+        method: str = "between_groups",
+        pos_label: int | None = 1,
+        agg: str = "worst_case",
+    ) -> float: ...
+
 
 def _labels_to_compare(pos_label: int | None, y_true: IntArray, y_pred: IntArray) -> list[int]:
     if pos_label is not None:
@@ -88,9 +116,9 @@ def _disparity(
     kind: str,
     agg: str = "worst_case",
 ) -> float:
-    method = check_choice(method, arg="method", owner=owner, choices=METHODS)
-    agg = check_choice(agg, arg="agg", owner=owner, choices=AGGREGATIONS)
-    label = check_pos_label(pos_label, owner=owner)
+    method = check_param(method, _METHOD, name="method", owner=owner)
+    agg = check_param(agg, _AGGREGATION, name="agg", owner=owner)
+    label = check_param(pos_label, _POS_LABEL, name="pos_label", owner=owner)
     predictions = as_class_labels(y_pred, name="y_pred")
     if y_true is None:
         truth = predictions
@@ -121,6 +149,52 @@ def _disparity(
     return max(per_label) if kind == "difference" else min(per_label)
 
 
+def _criterion_metric(criterion: str, kind: str, doc: str) -> Callable[..., float]:
+    """The public metric ``{criterion}_{kind}``, documented by ``doc``.
+
+    Every criterion metric takes the same keyword arguments; the signature shown to users
+    leaves out ``agg`` where one rate is compared, and makes ``y_true`` optional for
+    demographic parity, which compares predictions only.
+    """
+    name = f"{criterion}_{kind}"
+    needs_truth = criterion != "demographic_parity"
+
+    def metric(
+        *,
+        y_true: ArrayLike | None = None,
+        y_pred: ArrayLike,
+        sensitive_features: SensitiveFeatures,
+        method: str = "between_groups",
+        pos_label: int | None = 1,
+        agg: str = "worst_case",
+    ) -> float:
+        if needs_truth and y_true is None:
+            raise TypeError(f"{name}() missing required keyword-only argument: 'y_true'")
+        return _disparity(
+            CRITERIA[criterion],
+            owner=name,
+            y_true=y_true,
+            y_pred=y_pred,
+            sensitive_features=sensitive_features,
+            method=method,
+            pos_label=pos_label,
+            kind=kind,
+            agg=agg,
+        )
+
+    parameters = [
+        parameter.replace(default=inspect.Parameter.empty)
+        if parameter.name == "y_true" and needs_truth
+        else parameter
+        for parameter in inspect.signature(metric).parameters.values()
+        if parameter.name != "agg" or len(CRITERIA[criterion]) > 1
+    ]
+    metric.__name__ = metric.__qualname__ = name
+    metric.__doc__ = doc
+    metric.__signature__ = inspect.Signature(parameters, return_annotation="float")  # type: ignore[attr-defined]
+    return metric
+
+
 def selection_rate(*, y_pred: ArrayLike, pos_label: int = 1) -> float:
     """Fraction of examples predicted as ``pos_label``.
 
@@ -129,18 +203,14 @@ def selection_rate(*, y_pred: ArrayLike, pos_label: int = 1) -> float:
     >>> selection_rate(y_pred=[1, 0, 1, 1])
     0.75
     """
-    label = check_pos_label(pos_label, owner="selection_rate", allow_none=False)
+    label = check_param(pos_label, Integer(), name="pos_label", owner="selection_rate")
     predictions = as_class_labels(y_pred, name="y_pred")
     return float(np.mean(predictions == label))
 
 
-def demographic_parity_difference(
-    *,
-    y_pred: ArrayLike,
-    sensitive_features: SensitiveFeatures,
-    method: str = "between_groups",
-    pos_label: int | None = 1,
-) -> float:
+demographic_parity_difference: CriterionMetric = _criterion_metric(
+    "demographic_parity",
+    "difference",
     """Largest gap in selection rate ``P(y_pred = pos | group)`` between groups.
 
     Parameters
@@ -150,6 +220,10 @@ def demographic_parity_difference(
     sensitive_features : array-like or mapping of str to array-like
         One group per example: a 1-D array of codes or strings, a 2-D array (n_examples,
         n_attributes) or a mapping of attribute names to 1-D arrays (intersectional groups).
+    y_true : array-like of int, shape (n_examples,), optional
+        True labels. Demographic parity compares predictions only: ``y_true`` is checked
+        (values, length) but not used, and is accepted so that every criterion takes the same
+        arguments, as in Fairlearn.
     method : {"between_groups", "to_overall"}, default "between_groups"
         ``max - min`` over groups, or the largest distance of a group to the overall rate.
     pos_label : int or None, default 1
@@ -170,29 +244,17 @@ def demographic_parity_difference(
     Examples
     --------
     >>> demographic_parity_difference(
-    ...     y_pred=[1, 1, 0, 1, 0, 0], sensitive_features=["a", "a", "a", "b", "b", "b"]
+    ...     y_true=[1, 0, 0, 1, 1, 0],
+    ...     y_pred=[1, 1, 0, 1, 0, 0],
+    ...     sensitive_features=["a", "a", "a", "b", "b", "b"],
     ... )
     0.3333333333333333
-    """
-    return _disparity(
-        CRITERIA["demographic_parity"],
-        owner="demographic_parity_difference",
-        y_true=None,
-        y_pred=y_pred,
-        sensitive_features=sensitive_features,
-        method=method,
-        pos_label=pos_label,
-        kind="difference",
-    )
+    """,
+)
 
-
-def demographic_parity_ratio(
-    *,
-    y_pred: ArrayLike,
-    sensitive_features: SensitiveFeatures,
-    method: str = "between_groups",
-    pos_label: int | None = 1,
-) -> float:
+demographic_parity_ratio: CriterionMetric = _criterion_metric(
+    "demographic_parity",
+    "ratio",
     """Smallest ratio of selection rates between groups (1 means parity).
 
     The "four-fifths rule" of US employment law asks for a ratio of at least 0.8. Parameters as
@@ -204,28 +266,12 @@ def demographic_parity_ratio(
     ...     y_pred=[1, 1, 0, 1, 0, 0], sensitive_features=["a", "a", "a", "b", "b", "b"]
     ... )
     0.5
-    """
-    return _disparity(
-        CRITERIA["demographic_parity"],
-        owner="demographic_parity_ratio",
-        y_true=None,
-        y_pred=y_pred,
-        sensitive_features=sensitive_features,
-        method=method,
-        pos_label=pos_label,
-        kind="ratio",
-    )
+    """,
+)
 
-
-def equalized_odds_difference(
-    *,
-    y_true: ArrayLike,
-    y_pred: ArrayLike,
-    sensitive_features: SensitiveFeatures,
-    method: str = "between_groups",
-    pos_label: int | None = 1,
-    agg: str = "worst_case",
-) -> float:
+equalized_odds_difference: CriterionMetric = _criterion_metric(
+    "equalized_odds",
+    "difference",
     """The larger of the TPR difference and the FPR difference between groups.
 
     Parameters
@@ -260,127 +306,57 @@ def equalized_odds_difference(
     ...     sensitive_features=[0, 0, 0, 0, 1, 1, 1, 1],
     ... )
     0.5
-    """
-    return _disparity(
-        CRITERIA["equalized_odds"],
-        owner="equalized_odds_difference",
-        y_true=y_true,
-        y_pred=y_pred,
-        sensitive_features=sensitive_features,
-        method=method,
-        pos_label=pos_label,
-        kind="difference",
-        agg=agg,
-    )
+    """,
+)
 
-
-def equalized_odds_ratio(
-    *,
-    y_true: ArrayLike,
-    y_pred: ArrayLike,
-    sensitive_features: SensitiveFeatures,
-    method: str = "between_groups",
-    pos_label: int | None = 1,
-    agg: str = "worst_case",
-) -> float:
+equalized_odds_ratio: CriterionMetric = _criterion_metric(
+    "equalized_odds",
+    "ratio",
     """The smaller of the TPR ratio and the FPR ratio between groups (1 means parity).
 
     Parameters as :func:`equalized_odds_difference`.
 
     Examples
     --------
-    >>> equalized_odds_ratio(
-    ...     y_true=[1, 1, 0, 0, 1, 1, 0, 0],
-    ...     y_pred=[1, 1, 1, 0, 1, 0, 0, 0],
-    ...     sensitive_features=[0, 0, 0, 0, 1, 1, 1, 1],
-    ... )
+    >>> y_true, y_pred = [1, 0, 1, 0, 1, 0], [1, 0, 1, 1, 0, 0]
+    >>> equalized_odds_ratio(y_true=y_true, y_pred=y_pred, sensitive_features=[0, 0, 0, 1, 1, 1])
     0.0
-    """
-    return _disparity(
-        CRITERIA["equalized_odds"],
-        owner="equalized_odds_ratio",
-        y_true=y_true,
-        y_pred=y_pred,
-        sensitive_features=sensitive_features,
-        method=method,
-        pos_label=pos_label,
-        kind="ratio",
-        agg=agg,
-    )
+    """,
+)
 
-
-def equal_opportunity_difference(
-    *,
-    y_true: ArrayLike,
-    y_pred: ArrayLike,
-    sensitive_features: SensitiveFeatures,
-    method: str = "between_groups",
-    pos_label: int | None = 1,
-) -> float:
+equal_opportunity_difference: CriterionMetric = _criterion_metric(
+    "equal_opportunity",
+    "difference",
     """Largest gap in true-positive rate between groups (Hardt et al., 2016).
 
     Parameters as :func:`equalized_odds_difference` (without ``agg``).
 
     Examples
     --------
+    >>> group = ["a", "a", "a", "b", "b", "b"]
     >>> equal_opportunity_difference(
-    ...     y_true=[1, 1, 0, 0, 1, 1, 0, 0],
-    ...     y_pred=[1, 1, 1, 0, 1, 0, 0, 0],
-    ...     sensitive_features=[0, 0, 0, 0, 1, 1, 1, 1],
+    ...     y_true=[1, 1, 0, 1, 1, 0], y_pred=[1, 1, 0, 1, 0, 0], sensitive_features=group
     ... )
     0.5
-    """
-    return _disparity(
-        CRITERIA["equal_opportunity"],
-        owner="equal_opportunity_difference",
-        y_true=y_true,
-        y_pred=y_pred,
-        sensitive_features=sensitive_features,
-        method=method,
-        pos_label=pos_label,
-        kind="difference",
-    )
+    """,
+)
 
-
-def equal_opportunity_ratio(
-    *,
-    y_true: ArrayLike,
-    y_pred: ArrayLike,
-    sensitive_features: SensitiveFeatures,
-    method: str = "between_groups",
-    pos_label: int | None = 1,
-) -> float:
+equal_opportunity_ratio: CriterionMetric = _criterion_metric(
+    "equal_opportunity",
+    "ratio",
     """Smallest ratio of true-positive rates between groups (1 means parity).
 
     Examples
     --------
-    >>> equal_opportunity_ratio(
-    ...     y_true=[1, 1, 0, 0, 1, 1, 0, 0],
-    ...     y_pred=[1, 1, 1, 0, 1, 0, 0, 0],
-    ...     sensitive_features=[0, 0, 0, 0, 1, 1, 1, 1],
-    ... )
+    >>> y_true, y_pred = [1, 1, 0, 1, 1, 0], [1, 1, 0, 1, 0, 0]
+    >>> equal_opportunity_ratio(y_true=y_true, y_pred=y_pred, sensitive_features=list("aaabbb"))
     0.5
-    """
-    return _disparity(
-        CRITERIA["equal_opportunity"],
-        owner="equal_opportunity_ratio",
-        y_true=y_true,
-        y_pred=y_pred,
-        sensitive_features=sensitive_features,
-        method=method,
-        pos_label=pos_label,
-        kind="ratio",
-    )
+    """,
+)
 
-
-def predictive_parity_difference(
-    *,
-    y_true: ArrayLike,
-    y_pred: ArrayLike,
-    sensitive_features: SensitiveFeatures,
-    method: str = "between_groups",
-    pos_label: int | None = 1,
-) -> float:
+predictive_parity_difference: CriterionMetric = _criterion_metric(
+    "predictive_parity",
+    "difference",
     """Largest gap in precision ``P(y_true = pos | y_pred = pos, group)`` between groups.
 
     Raises :class:`~trustlab.core.errors.DataError` naming a group that has no positive
@@ -394,48 +370,21 @@ def predictive_parity_difference(
     ...     sensitive_features=[0, 0, 0, 1, 1, 1],
     ... )
     0.5
-    """
-    return _disparity(
-        CRITERIA["predictive_parity"],
-        owner="predictive_parity_difference",
-        y_true=y_true,
-        y_pred=y_pred,
-        sensitive_features=sensitive_features,
-        method=method,
-        pos_label=pos_label,
-        kind="difference",
-    )
+    """,
+)
 
-
-def predictive_parity_ratio(
-    *,
-    y_true: ArrayLike,
-    y_pred: ArrayLike,
-    sensitive_features: SensitiveFeatures,
-    method: str = "between_groups",
-    pos_label: int | None = 1,
-) -> float:
+predictive_parity_ratio: CriterionMetric = _criterion_metric(
+    "predictive_parity",
+    "ratio",
     """Smallest ratio of precisions between groups (1 means parity).
 
     Examples
     --------
-    >>> predictive_parity_ratio(
-    ...     y_true=[1, 0, 0, 1, 1, 0],
-    ...     y_pred=[1, 1, 0, 1, 1, 0],
-    ...     sensitive_features=[0, 0, 0, 1, 1, 1],
-    ... )
-    0.5
-    """
-    return _disparity(
-        CRITERIA["predictive_parity"],
-        owner="predictive_parity_ratio",
-        y_true=y_true,
-        y_pred=y_pred,
-        sensitive_features=sensitive_features,
-        method=method,
-        pos_label=pos_label,
-        kind="ratio",
-    )
+    >>> y_true, y_pred = [1, 1, 0, 0, 1, 0], [1, 1, 1, 1, 1, 0]
+    >>> predictive_parity_ratio(y_true=y_true, y_pred=y_pred, sensitive_features=[0, 0, 0, 1, 1, 1])
+    0.75
+    """,
+)
 
 
 def fairness_gap(
@@ -467,9 +416,7 @@ def fairness_gap(
     ... )
     0.5
     """
-    criterion = check_choice(
-        criterion, arg="criterion", owner="fairness_gap", choices=tuple(CRITERIA)
-    )
+    criterion = check_param(criterion, Options(*CRITERIA), name="criterion", owner="fairness_gap")
     return _disparity(
         CRITERIA[criterion],
         owner="fairness_gap",

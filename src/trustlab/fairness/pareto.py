@@ -8,15 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from trustlab.core.errors import ConfigurationError
+from trustlab.core.params import Satisfies, check_param
 from trustlab.core.typing import PathLike
 from trustlab.fairness.base import FairnessMitigation, MitigationReport
 
 __all__ = ["ParetoFront", "ParetoPoint", "pareto_sweep", "plot_pareto"]
 
-MSG_BOUNDS = (
-    "The 'bounds' parameter of pareto_sweep must be a non-empty sequence of finite floats >= 0. "
-    "Got {value!r} instead."
-)
 MSG_FIT_RESULT = (
     "fit(bound) must return a fitted FairnessMitigation (e.g. GroupThresholds(...).fit(...)); "
     "got {what} for bound {bound}."
@@ -99,6 +96,23 @@ def _front(points: Sequence[ParetoPoint]) -> tuple[ParetoPoint, ...]:
     return tuple(front)
 
 
+def _as_bounds(value: object) -> list[float]:
+    """``value`` as a non-empty list of finite floats >= 0; ValueError otherwise."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
+        raise ValueError
+    bounds = []
+    for bound in value:
+        is_number = isinstance(bound, (int, float)) and not isinstance(bound, bool)
+        if not is_number or not math.isfinite(bound) or bound < 0:
+            raise ValueError
+        bounds.append(float(bound))
+    return bounds
+
+
+#: The constraint of the ``bounds`` of :func:`pareto_sweep`.
+BOUNDS = Satisfies(_as_bounds, "a non-empty sequence of finite floats >= 0")
+
+
 def pareto_sweep(
     *,
     bounds: Sequence[float],
@@ -136,21 +150,14 @@ def pareto_sweep(
     >>> sweep = pareto_sweep(
     ...     bounds=[0.0, 0.1, 0.3],
     ...     fit=lambda b: GroupThresholds(tolerance=b).fit(
-    ...         scores=scores, y_true=y, sensitive_features=group
+    ...         scores=scores, y=y, sensitive_features=group
     ...     ),
-    ...     evaluate=lambda m: m.evaluate(scores=scores, y_true=y, sensitive_features=group),
+    ...     evaluate=lambda m: m.evaluate(scores=scores, y=y, sensitive_features=group),
     ... )
     >>> [round(p.bound, 1) for p in sweep.points]
     [0.0, 0.1, 0.3]
     """
-    checked: list[float] = []
-    if isinstance(bounds, (str, bytes)) or not isinstance(bounds, Sequence) or not bounds:
-        raise ConfigurationError(MSG_BOUNDS.format(value=bounds))
-    for bound in bounds:
-        is_number = isinstance(bound, (int, float)) and not isinstance(bound, bool)
-        if not is_number or not math.isfinite(bound) or bound < 0:
-            raise ConfigurationError(MSG_BOUNDS.format(value=list(bounds)))
-        checked.append(float(bound))
+    checked: list[float] = check_param(bounds, BOUNDS, name="bounds", owner="pareto_sweep")
     points: list[ParetoPoint] = []
     for bound in checked:
         mitigation = fit(bound)

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 from trustlab.core.checks import check_same_length
+from trustlab.core.params import validate_params
+from trustlab.core.training import Step
 from trustlab.core.typing import ArrayLike, FloatArray
 from trustlab.fairness._inputs import as_class_labels, as_groups
-from trustlab.fairness._training import (
-    training_data,
-    training_params,
-    training_report,
-    weighted_fit,
-)
-from trustlab.fairness.base import ModelMitigation
+from trustlab.fairness._training import TrainingData, logits_and_margin, train_mitigation
+from trustlab.fairness.base import MITIGATIONS, ModelMitigation
 from trustlab.fairness.metrics import SensitiveFeatures
 
 __all__ = ["Reweighing", "reweighing_weights"]
@@ -59,6 +58,7 @@ def reweighing_weights(*, y: ArrayLike, sensitive_features: SensitiveFeatures) -
     return weights
 
 
+@MITIGATIONS.register("reweighing")
 class Reweighing(ModelMitigation):
     """Reweighing: train on examples weighted so the label is independent of the group.
 
@@ -133,23 +133,20 @@ class Reweighing(ModelMitigation):
         self.batch_size = batch_size
         self.weight_decay = weight_decay
         self.seed = seed
+        validate_params(self)
 
-    def fit(
-        self,
-        *,
-        model: nn.Module,
-        x: ArrayLike,
-        y: ArrayLike,
-        sensitive_features: SensitiveFeatures,
-    ) -> Reweighing:
-        owner = "Reweighing"
-        params = training_params(self, owner=owner)
-        data = training_data(x=x, y=y, sensitive_features=sensitive_features, owner=owner)
-        weights = reweighing_weights(y=data.y.numpy(), sensitive_features=sensitive_features)
-        self.history_ = weighted_fit(model, data, weights, params=params, owner=owner)
+    def _train(self, model: nn.Module, data: TrainingData) -> None:
+        owner = type(self).__name__
+        weights = reweighing_weights(y=data.y.numpy(), sensitive_features=data.group.numpy())
+
+        def loss(step: Step) -> torch.Tensor:
+            logits, _ = logits_and_margin(step, owner=owner)
+            w = step.batch["weight"]
+            losses = F.cross_entropy(logits, step.batch["y"], reduction="none")
+            return (w * losses).sum() / w.sum().clamp_min(1e-12)
+
+        history = train_mitigation(
+            self, model, data, loss=loss, extras={"weight": torch.from_numpy(weights)}
+        )
+        self.history_ = history.losses
         self.weights_ = weights
-        self.model_ = model
-        report = training_report(model, data, criterion=self.criterion)
-        self.gap_ = report.gap
-        self.accuracy_ = report.accuracy
-        return self

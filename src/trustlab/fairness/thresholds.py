@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from scipy.optimize import linprog
 
 from trustlab.core.checks import check_same_length
 from trustlab.core.errors import ConfigurationError, DataError
+from trustlab.core.params import Constraint, Real, Seed, check_param, validate_params
 from trustlab.core.typing import ArrayLike, FloatArray, IntArray
 from trustlab.fairness._inputs import Groups, as_class_labels, as_groups, as_scores
 from trustlab.fairness.base import (
+    MITIGATIONS,
     FairnessMitigation,
     MitigationReport,
-    check_criterion,
-    check_float,
-    check_int,
     report_of,
 )
 from trustlab.fairness.metrics import SensitiveFeatures
@@ -27,13 +28,17 @@ MSG_SCORES_1D = (
     "scores must be 1-D with one score per example (higher = more likely positive); got shape "
     "{shape}. For a two-class model pass logits[:, 1] - logits[:, 0]."
 )
-MSG_BINARY = (
-    "y_true must hold the labels 0 and 1 for GroupThresholds; found {value} at index {index}."
-)
+MSG_BINARY = "y must hold the labels 0 and 1 for GroupThresholds; found {value} at index {index}."
 MSG_MISSING_CLASS = (
-    "Group {group!r} has no example with y_true == {label}; {criterion} needs both classes in "
+    "Group {group!r} has no example with y == {label}; {criterion} needs both classes in "
     "every group to place its thresholds."
 )
+MSG_RENAMED = (
+    "The 'y_true' argument of GroupThresholds.{method} was renamed 'y' (the labels of the data "
+    "a mitigation works on) and is deprecated in 0.2; it will be removed in 0.4."
+)
+MSG_LABELS_TWICE = "Pass the labels once, as y=... (y_true is its deprecated name)."
+MSG_NO_LABELS = "GroupThresholds.{method}() missing required keyword-only argument: 'y'"
 MSG_UNSEEN_GROUP = (
     "Group {group!r} was not seen by GroupThresholds.fit (known groups: {known}); fit on data "
     "that covers every group."
@@ -41,6 +46,18 @@ MSG_UNSEEN_GROUP = (
 MSG_LP_FAILED = "The threshold linear program failed: {message}."
 
 _EPS = 1e-12
+
+
+def _labels(y: ArrayLike | None, y_true: ArrayLike | None, *, method: str) -> ArrayLike:
+    """``y``, or ``y_true`` given under its deprecated name (with a FutureWarning)."""
+    if y_true is None:
+        if y is None:
+            raise TypeError(MSG_NO_LABELS.format(method=method))
+        return y
+    if y is not None:
+        raise TypeError(MSG_LABELS_TWICE)
+    warnings.warn(MSG_RENAMED.format(method=method), FutureWarning, stacklevel=3)
+    return y_true
 
 
 @dataclass(frozen=True)
@@ -107,6 +124,7 @@ def _upper_hull(x: FloatArray, y: FloatArray) -> list[int]:
     return hull
 
 
+@MITIGATIONS.register("group_thresholds")
 class GroupThresholds(FairnessMitigation):
     """Group-specific randomised thresholds on a model's scores (Hardt et al., 2016).
 
@@ -161,7 +179,7 @@ class GroupThresholds(FairnessMitigation):
     >>> y = (rng.random(1000) < 0.3 + 0.3 * group).astype(int)
     >>> scores = y + rng.normal(size=1000)
     >>> post = GroupThresholds(criterion="demographic_parity").fit(
-    ...     scores=scores, y_true=y, sensitive_features=group
+    ...     scores=scores, y=y, sensitive_features=group
     ... )
     >>> round(post.gap_, 6)
     0.0
@@ -169,12 +187,20 @@ class GroupThresholds(FairnessMitigation):
     (1000,)
     """
 
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {"tolerance": Real(low=0)}
+
     def __init__(self, *, criterion: str = "demographic_parity", tolerance: float = 0.0) -> None:
         self.criterion = criterion
         self.tolerance = tolerance
+        validate_params(self)
 
     def fit(
-        self, *, scores: ArrayLike, y_true: ArrayLike, sensitive_features: SensitiveFeatures
+        self,
+        *,
+        scores: ArrayLike,
+        y: ArrayLike | None = None,
+        sensitive_features: SensitiveFeatures,
+        y_true: ArrayLike | None = None,
     ) -> GroupThresholds:
         """Find the rule of every group; return ``self``.
 
@@ -182,21 +208,21 @@ class GroupThresholds(FairnessMitigation):
         ----------
         scores : array-like of float, shape (n_examples,)
             Finite scores, higher meaning more likely positive (e.g. a logit margin).
-        y_true : array-like of {0, 1}, shape (n_examples,)
+        y : array-like of {0, 1}, shape (n_examples,)
             True labels.
         sensitive_features : array-like or mapping of str to array-like
             The group of every example.
+        y_true : array-like, optional
+            Deprecated name of ``y`` (deprecated in 0.2, removed in 0.4).
         """
-        owner = "GroupThresholds"
-        criterion = check_criterion(self.criterion, owner=owner)
-        tolerance = check_float(self.tolerance, arg="tolerance", owner=owner)
-        labels = as_class_labels(y_true, name="y_true")
+        criterion, tolerance = self.criterion, self.tolerance
+        labels = as_class_labels(_labels(y, y_true, method="fit"), name="y")
         binary = (labels == 0) | (labels == 1)
         if not binary.all():
             index = int(np.argmin(binary))
             raise DataError(MSG_BINARY.format(value=int(labels[index]), index=index))
         values = self._scores(scores, len(labels))
-        groups = as_groups(sensitive_features, n_examples=len(labels), other="y_true")
+        groups = as_groups(sensitive_features, n_examples=len(labels), other="y")
 
         points: list[_Operating] = []
         candidates: list[list[int]] = []
@@ -342,7 +368,7 @@ class GroupThresholds(FairnessMitigation):
         seed : int, default 0
             Seed of the random choice of rules; the same seed gives the same predictions.
         """
-        seed = check_int(seed, arg="seed", owner="GroupThresholds.predict", low=0)
+        seed = check_param(seed, Seed, name="seed", owner="GroupThresholds.predict")
         values, parts = self._group_rows(scores, sensitive_features)
         rng = np.random.default_rng(seed)
         draws = rng.random(len(values))
@@ -360,15 +386,19 @@ class GroupThresholds(FairnessMitigation):
         self,
         *,
         scores: ArrayLike,
-        y_true: ArrayLike,
+        y: ArrayLike | None = None,
         sensitive_features: SensitiveFeatures,
         seed: int = 0,
+        y_true: ArrayLike | None = None,
     ) -> MitigationReport:
-        """Accuracy and gap of :meth:`predict` on labelled data."""
+        """Accuracy and gap of :meth:`predict` on labelled data ``(scores, y)``.
+
+        ``y_true`` is the deprecated name of ``y`` (deprecated in 0.2, removed in 0.4).
+        """
+        labels = as_class_labels(_labels(y, y_true, method="evaluate"), name="y")
         predictions = self.predict(scores=scores, sensitive_features=sensitive_features, seed=seed)
-        labels = as_class_labels(y_true, name="y_true")
         check_same_length(
-            first="y_true", n_first=len(labels), second="scores", n_second=len(predictions)
+            first="y", n_first=len(labels), second="scores", n_second=len(predictions)
         )
         return report_of(
             criterion=self.criterion,

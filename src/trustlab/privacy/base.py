@@ -9,6 +9,7 @@ Scores feed straight into :func:`trustlab.core.metrics.auc` and
 from __future__ import annotations
 
 import abc
+from typing import ClassVar
 
 from torch import nn
 
@@ -32,9 +33,12 @@ from trustlab.core.checks import (
     check_same_length,
     compute_logits,
 )
+from trustlab.core.params import Constraint, Integer
+from trustlab.core.registry import Registry
 from trustlab.core.typing import ArrayLike, FloatArray
 
 __all__ = [
+    "MEMBERSHIP_ATTACKS",
     "MSG_BATCH_SIZE",
     "MSG_LENGTH",
     "MSG_LOGITS_NON_FINITE",
@@ -60,25 +64,57 @@ __all__ = [
 class MembershipInferenceAttack(abc.ABC):
     """Base class of membership-inference attacks: one score per example, higher = member.
 
-    Subclasses store their hyperparameters in ``__init__`` (keyword-only, no work done there),
-    validate them and the data when called, and end fitted state in ``_``.
+    Subclasses store their keyword-only hyperparameters in ``__init__`` and end it with
+    :func:`~trustlab.core.params.validate_params` (``batch_size`` is declared here once), and
+    end fitted state in ``_``. :meth:`infer` checks the data and runs the model once, in eval
+    mode and in batches; subclasses score its logits in :meth:`infer_from_logits`, which also
+    lets one forward pass serve several attacks.
     """
 
-    @abc.abstractmethod
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {"batch_size": Integer(low=1)}
+
+    batch_size: int
+
     def infer(self, *, model: nn.Module, x: ArrayLike, y: ArrayLike) -> FloatArray:
         """Score every example; higher means more likely a member of ``model``'s training set.
 
         Parameters
         ----------
         model : torch.nn.Module
-            The target model, returning logits of shape (n_examples, n_classes).
+            The target model; maps inputs of shape (batch, ...) to logits of shape
+            (batch, n_classes).
         x : torch.Tensor or ndarray, shape (n_examples, ...)
-            Candidate inputs.
+            Candidate inputs; must be finite.
         y : torch.Tensor or ndarray of int, shape (n_examples,)
-            Their true class labels.
+            Their true class labels, in ``[0, n_classes)``.
 
         Returns
         -------
         ndarray of float64, shape (n_examples,)
             One finite membership score per example.
+
+        Raises
+        ------
+        DataError
+            If ``x`` holds a NaN or an infinity, ``x`` and ``y`` differ in length, ``y`` is not
+            integer class indices within the model's outputs, or the model's output is not
+            finite logits of shape (n_examples, n_classes).
         """
+        inputs = as_input_tensor(x)
+        labels = as_label_tensor(y)
+        check_same_length(first="x", n_first=inputs.shape[0], second="y", n_second=len(labels))
+        logits = compute_logits(model=model, x=inputs, batch_size=self.batch_size)
+        return self.infer_from_logits(logits=logits, y=labels)
+
+    @abc.abstractmethod
+    def infer_from_logits(self, *, logits: ArrayLike, y: ArrayLike) -> FloatArray:
+        """Score examples from the model's logits on them, shape (n_examples, n_classes).
+
+        Returns one finite membership score per example, as :meth:`infer`.
+        """
+
+
+#: The membership-inference attacks by name, e.g. ``MEMBERSHIP_ATTACKS.build("loss_threshold")``.
+MEMBERSHIP_ATTACKS: Registry[type[MembershipInferenceAttack]] = Registry(
+    "membership-inference attack"
+)

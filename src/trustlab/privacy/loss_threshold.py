@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -11,29 +11,26 @@ import torch.nn.functional as F
 from torch import nn
 
 from trustlab.core.checks import (
-    as_input_tensor,
     as_label_tensor,
-    check_batch_size,
     check_labels_in_range,
     check_logits,
     check_same_length,
-    compute_logits,
 )
 from trustlab.core.errors import ConfigurationError
 from trustlab.core.metrics.roc import as_binary_labels, roc_curve
+from trustlab.core.params import Constraint, Optional, Real, validate_params
 from trustlab.core.typing import ArrayLike, FloatArray
-from trustlab.privacy.base import MembershipInferenceAttack
+from trustlab.privacy.base import MEMBERSHIP_ATTACKS, MembershipInferenceAttack
 
-MSG_THRESHOLD = (
-    "The 'threshold' parameter of LossThresholdAttack must be a number (a loss value) or None. "
-    "Got {value!r} instead."
-)
+__all__ = ["LossThresholdAttack"]
+
 MSG_NOT_CALIBRATED = (
     "LossThresholdAttack has no threshold: call calibrate(model=..., x=..., y=..., member=...) "
     "first, or pass threshold=... (Yeom et al. use the mean training loss)."
 )
 
 
+@MEMBERSHIP_ATTACKS.register("loss_threshold")
 class LossThresholdAttack(MembershipInferenceAttack):
     """Loss-threshold membership inference (Yeom et al., 2018).
 
@@ -49,7 +46,7 @@ class LossThresholdAttack(MembershipInferenceAttack):
     Parameters
     ----------
     batch_size : int, default 512
-        Examples per forward pass.
+        Examples per forward pass, >= 1.
     threshold : float or None, default None
         A loss threshold to use in :meth:`predict_membership` without calibrating ("member iff
         loss <= threshold"); Yeom et al. use the model's mean training loss. A threshold set by
@@ -82,49 +79,21 @@ class LossThresholdAttack(MembershipInferenceAttack):
     True
     """
 
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {"threshold": Optional(Real())}
+
     threshold_: float
     balanced_accuracy_: float
 
     def __init__(self, *, batch_size: int = 512, threshold: float | None = None) -> None:
         self.batch_size = batch_size
         self.threshold = threshold
-
-    def infer(self, *, model: nn.Module, x: ArrayLike, y: ArrayLike) -> FloatArray:
-        """Score every example by its negated cross-entropy loss under ``model``.
-
-        Parameters
-        ----------
-        model : torch.nn.Module
-            The target model; maps inputs of shape (batch, ...) to logits of shape
-            (batch, n_classes).
-        x : torch.Tensor or ndarray, shape (n_examples, ...)
-            Candidate inputs; must be finite.
-        y : torch.Tensor or ndarray of int, shape (n_examples,)
-            True class labels, in ``[0, n_classes)``.
-
-        Returns
-        -------
-        ndarray of float64, shape (n_examples,)
-            ``-loss`` per example (<= 0); higher means more likely a member.
-
-        Raises
-        ------
-        ConfigurationError
-            If ``batch_size`` is not an int >= 1.
-        DataError
-            If ``x`` holds a NaN or an infinity, ``x`` and ``y`` differ in length, ``y`` is not
-            integer class indices within the model's outputs, or the model's output is not
-            finite logits of shape (n_examples, n_classes).
-        """
-        batch_size = check_batch_size(self.batch_size, owner=type(self).__name__)
-        inputs = as_input_tensor(x)
-        labels = as_label_tensor(y)
-        check_same_length(first="x", n_first=inputs.shape[0], second="y", n_second=len(labels))
-        logits = compute_logits(model=model, x=inputs, batch_size=batch_size)
-        return self.infer_from_logits(logits=logits, y=labels)
+        validate_params(self)
 
     def infer_from_logits(self, *, logits: ArrayLike, y: ArrayLike) -> FloatArray:
-        """Score examples from logits already computed, so one forward pass serves many attacks.
+        """Score examples by their negated cross-entropy loss, from logits already computed.
+
+        :meth:`infer` runs the model and calls this; calling it directly lets one forward pass
+        serve many attacks.
 
         Parameters
         ----------
@@ -136,7 +105,7 @@ class LossThresholdAttack(MembershipInferenceAttack):
         Returns
         -------
         ndarray of float64, shape (n_examples,)
-            ``-loss`` per example, as :meth:`infer`.
+            ``-loss`` per example (<= 0); higher means more likely a member.
         """
         labels = as_label_tensor(y)
         if isinstance(logits, torch.Tensor):
@@ -162,12 +131,8 @@ class LossThresholdAttack(MembershipInferenceAttack):
 
         Parameters
         ----------
-        model : torch.nn.Module
-            The target model.
-        x : torch.Tensor or ndarray, shape (n_examples, ...)
-            Calibration inputs.
-        y : torch.Tensor or ndarray of int, shape (n_examples,)
-            Their true class labels.
+        model, x, y
+            The target model and the calibration examples, as in :meth:`infer`.
         member : array-like of {0, 1} or bool, shape (n_examples,)
             1 (``True``) for training-set members; both classes must be present.
 
@@ -196,12 +161,8 @@ class LossThresholdAttack(MembershipInferenceAttack):
 
         Parameters
         ----------
-        model : torch.nn.Module
-            The target model.
-        x : torch.Tensor or ndarray, shape (n_examples, ...)
-            Candidate inputs.
-        y : torch.Tensor or ndarray of int, shape (n_examples,)
-            Their true class labels.
+        model, x, y
+            The target model and the candidates, as in :meth:`infer`.
 
         Returns
         -------
@@ -210,8 +171,7 @@ class LossThresholdAttack(MembershipInferenceAttack):
         Raises
         ------
         ConfigurationError
-            If the attack is neither calibrated nor given a ``threshold``, or ``threshold`` is
-            not a number.
+            If the attack is neither calibrated nor given a ``threshold``.
         """
         threshold = self._threshold()
         losses = -self.infer(model=model, x=x, y=y)
@@ -223,10 +183,4 @@ class LossThresholdAttack(MembershipInferenceAttack):
             return self.threshold_
         if self.threshold is None:
             raise ConfigurationError(MSG_NOT_CALIBRATED)
-        value = self.threshold
-        is_number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-            value, (bool, np.bool_)
-        )
-        if not is_number or math.isnan(float(value)):
-            raise ConfigurationError(MSG_THRESHOLD.format(value=value))
-        return float(value)
+        return self.threshold

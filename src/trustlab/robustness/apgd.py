@@ -13,29 +13,24 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from trustlab.core.errors import ConfigurationError
-from trustlab.robustness.base import (
-    Attack,
-    CountingModel,
-    ExampleRandom,
+from trustlab.core.params import Constraint, validate_params
+from trustlab.robustness._counting import CountingModel
+from trustlab.robustness._params import AT_LEAST_ONE, UNIT_OPEN, store_params
+from trustlab.robustness._random import ExampleRandom
+from trustlab.robustness._working import WorkingSet
+from trustlab.robustness.base import Attack
+from trustlab.robustness.losses import check_n_classes, dlr_loss, targeted_dlr_loss
+from trustlab.robustness.norms import (
     Norm,
-    check_bounds,
-    check_int,
-    check_n_classes,
-    check_positive,
-    dlr_loss,
     expand_rows,
     flat,
     linf_box,
     normalize,
     project_to_threat,
-    targeted_dlr_loss,
 )
 from trustlab.robustness.registry import register_attack
 
 __all__ = ["APGDCE", "APGDDLR", "APGDT"]
-
-MSG_RHO = "The 'rho' parameter of {owner} must be a float in (0, 1). Got {value!r} instead."
 
 #: Momentum of the update (alpha in the paper).
 MOMENTUM = 0.75
@@ -74,7 +69,7 @@ def checkpoints(steps: int) -> list[int]:
 class _Work:
     """The per-example state of one APGD run, for the examples still being attacked."""
 
-    rows: torch.Tensor  # positions in the batch
+    rows: torch.Tensor  # positions in the run's result buffers
     x: torch.Tensor
     y: torch.Tensor
     targets: torch.Tensor | None
@@ -105,7 +100,18 @@ class _APGD(Attack):
     norms: ClassVar[tuple[Norm, ...]] = (Norm.LINF, Norm.L2)
     targeted: ClassVar[bool] = False
     loss_name: ClassVar[str]
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "steps": AT_LEAST_ONE,
+        "restarts": AT_LEAST_ONE,
+        "rho": UNIT_OPEN,
+        "eot_iter": AT_LEAST_ONE,
+    }
+
     eps: float
+    steps: int
+    restarts: int
+    rho: float
+    eot_iter: int
 
     def __init__(
         self,
@@ -119,17 +125,18 @@ class _APGD(Attack):
         bounds: tuple[float, float] = (0.0, 1.0),
         seed: int = 0,
     ) -> None:
-        owner = type(self).__name__
-        self.norm = Norm.parse(norm, owner=owner, allowed=self.norms)
-        self.eps = check_positive(eps, name="eps", owner=owner)
-        self.steps = check_int(steps, name="steps", owner=owner)
-        self.restarts = check_int(restarts, name="restarts", owner=owner)
-        if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not 0 < rho < 1:
-            raise ConfigurationError(MSG_RHO.format(owner=owner, value=rho))
-        self.rho = float(rho)
-        self.eot_iter = check_int(eot_iter, name="eot_iter", owner=owner)
-        self.bounds = check_bounds(bounds, owner=owner)
-        self.seed = check_int(seed, name="seed", owner=owner, low=0)
+        store_params(
+            self,
+            norm=norm,
+            eps=eps,
+            steps=steps,
+            restarts=restarts,
+            rho=rho,
+            eot_iter=eot_iter,
+            bounds=bounds,
+            seed=seed,
+        )
+        validate_params(self)
 
     # -- the loss ----------------------------------------------------------------------------
 
@@ -144,13 +151,15 @@ class _APGD(Attack):
         return targeted_dlr_loss(logits, y, targets)
 
     def _gradient(
-        self, model: CountingModel, work: _Work
+        self, model: CountingModel, work: _Work, active: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Logits (of the last EOT draw), loss and EOT-averaged gradient at ``work.x_adv``."""
+        """Logits (of the last EOT draw), loss and EOT-averaged gradient at ``work.x_adv``;
+        the passes of the ``active`` rows are counted."""
         x_adv = work.x_adv.detach().requires_grad_(True)
         grad = torch.zeros_like(x_adv)
         for _ in range(self.eot_iter):
-            logits = model(x_adv)
+            with model.only(active):
+                logits = model(x_adv)
             loss = self._loss(logits, work.y, work.targets)
             grad += torch.autograd.grad(loss.sum(), x_adv)[0]
         if self.eot_iter > 1:
@@ -208,11 +217,19 @@ class _APGD(Attack):
 
         ``fooled[i]`` says whether some iterate of example ``i`` was misclassified; then
         ``x_found[i]`` is the first such iterate (and ``x[i]`` otherwise). An example leaves
-        the working batch as soon as it is fooled: the others' trajectories do not depend on
-        it, so this changes no result and saves its passes.
+        the working batch once it is fooled (at the working set's next check, see
+        :mod:`trustlab.robustness._working`): the others' trajectories do not depend on it, so
+        this changes no result and saves its passes.
         """
         n = x.shape[0]
-        fooled = torch.zeros(n, dtype=torch.bool, device=x.device)
+        ws = WorkingSet(n, device=x.device)
+        x, y, keys = ws.gather(x), ws.gather(y), ws.gather(keys)
+        targets = None if targets is None else ws.gather(targets)
+        size = x.shape[0]
+        # The result buffers, one row per row of the first batch, and the batch's own results.
+        fooled = torch.zeros(size, dtype=torch.bool, device=x.device)
+        out = x.clone()
+        hit_once = fooled.clone()
         found = x.clone()
         if self.norm is Norm.LINF:
             low, high = linf_box(x, eps=self.eps, bounds=self.bounds)
@@ -220,7 +237,7 @@ class _APGD(Attack):
             low, high = x, x
         x_adv = self._start(x, keys, step)
         work = _Work(
-            rows=torch.arange(n, device=x.device),
+            rows=ws.rows,
             x=x,
             y=y,
             targets=targets,
@@ -231,14 +248,14 @@ class _APGD(Attack):
             grad=torch.zeros_like(x),
             x_best=x_adv,
             grad_best=torch.zeros_like(x),
-            loss_best=torch.zeros(n, device=x.device, dtype=x.dtype),
-            loss_prev=torch.zeros(n, device=x.device, dtype=x.dtype),
-            loss_best_at_check=torch.zeros(n, device=x.device, dtype=x.dtype),
-            step_size=torch.full((n,), STEP_FACTOR * self.eps, device=x.device, dtype=x.dtype),
-            increases=torch.zeros(n, device=x.device, dtype=torch.int64),
-            reduced_at_check=torch.ones(n, device=x.device, dtype=torch.bool),
+            loss_best=torch.zeros(size, device=x.device, dtype=x.dtype),
+            loss_prev=torch.zeros(size, device=x.device, dtype=x.dtype),
+            loss_best_at_check=torch.zeros(size, device=x.device, dtype=x.dtype),
+            step_size=torch.full((size,), STEP_FACTOR * self.eps, device=x.device, dtype=x.dtype),
+            increases=torch.zeros(size, device=x.device, dtype=torch.int64),
+            reduced_at_check=torch.ones(size, device=x.device, dtype=torch.bool),
         )
-        logits, loss, grad = self._gradient(model, work)
+        logits, loss, grad = self._gradient(model, work, ws.counted)
         work.grad, work.grad_best = grad, grad.clone()
         work.loss_best, work.loss_prev, work.loss_best_at_check = loss.clone(), loss, loss.clone()
         marks = set(checkpoints(self.steps))
@@ -254,22 +271,23 @@ class _APGD(Attack):
                 work.loss_prev = loss
                 work.grad = grad
             with torch.no_grad():
-                hit = logits.argmax(dim=1) != work.y
-                if bool(hit.any()):
-                    fooled[work.rows[hit]] = True
-                    found[work.rows[hit]] = work.x_adv[hit]
-                    if bool(hit.all()):
-                        break
-                    work = work.keep(~hit)
-                if i == self.steps:
+                hit = ws.retire(logits.argmax(dim=1) != work.y)
+                hit_once |= hit
+                found = torch.where(expand_rows(hit, found), work.x_adv, found)
+                keep = ws.check((out, found), (fooled, hit_once))
+                if keep is not None:
+                    work, found, hit_once = work.keep(keep), found[keep], hit_once[keep]
+                if ws.empty or i == self.steps:
                     break
                 if i in marks:
                     self._checkpoint(work, interval=i - last_mark)
                     last_mark = i
                 x_next = self._step(work, 1.0 if i == 0 else MOMENTUM)
                 work.x_prev, work.x_adv = work.x_adv, x_next
-            logits, loss, grad = self._gradient(model, work)
-        return fooled, found
+            logits, loss, grad = self._gradient(model, work, ws.counted)
+        ws.scatter(out, found)
+        ws.scatter(fooled, hit_once)
+        return fooled[:n], out[:n]
 
     def _checkpoint(self, work: _Work, *, interval: int) -> None:
         """Halve the step where progress stalled and restart from the best point.
@@ -319,7 +337,7 @@ class _UntargetedAPGD(_APGD):
                 x=x[rows],
                 y=y[rows],
                 targets=None,
-                keys=indices[rows.cpu()],
+                keys=indices[rows],
                 step=restart,
             )
             out[rows[fooled]] = found[fooled]
@@ -444,6 +462,7 @@ class APGDT(_APGD):
 
     name: ClassVar[str] = "apgd-t"
     loss_name: ClassVar[str] = "dlr-targeted"
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {"n_targets": AT_LEAST_ONE}
 
     def __init__(
         self,
@@ -458,6 +477,7 @@ class APGDT(_APGD):
         bounds: tuple[float, float] = (0.0, 1.0),
         seed: int = 0,
     ) -> None:
+        self.n_targets = n_targets
         super().__init__(
             norm=norm,
             eps=eps,
@@ -468,7 +488,6 @@ class APGDT(_APGD):
             bounds=bounds,
             seed=seed,
         )
-        self.n_targets = check_int(n_targets, name="n_targets", owner=type(self).__name__)
 
     def _perturb(
         self,
@@ -502,7 +521,7 @@ class APGDT(_APGD):
                     x=x[rows],
                     y=y[rows],
                     targets=target,
-                    keys=indices[rows.cpu()],
+                    keys=indices[rows],
                     step=(rank - 1) * self.restarts + restart,
                 )
                 out[rows[fooled]] = found[fooled]

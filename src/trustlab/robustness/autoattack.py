@@ -12,37 +12,30 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from trustlab.core.checks import (
-    as_input_tensor,
-    as_label_tensor,
     check_batch_size,
     check_labels_in_range,
-    check_same_length,
     compute_logits,
     model_device_and_dtype,
 )
 from trustlab.core.errors import ConfigurationError
+from trustlab.core.params import Constraint, Optional, Options, Satisfies, validate_params
+from trustlab.core.training import model_mode
 from trustlab.core.typing import ArrayLike, PathLike
-from trustlab.robustness.base import (
-    BALL_TOLERANCE,
-    Attack,
-    AttackContractError,
-    Norm,
-    check_bounds,
-    check_int,
-    check_positive,
-    eval_mode,
-    per_example_norm,
-)
+from trustlab.robustness._inputs import check_in_bounds, inputs_and_labels
+from trustlab.robustness._params import ThreatModelParams, store_params
+from trustlab.robustness.base import BALL_TOLERANCE, Attack, AttackContractError
+from trustlab.robustness.norms import Norm, per_example_norm
 from trustlab.robustness.registry import make_attack
 from trustlab.robustness.sanity import run_sanity_checks
 
@@ -85,10 +78,6 @@ SanityHook = Callable[..., Any]
 #: Called as ``progress(attack_name, done, total)`` after each batch of a stage.
 StageProgress = Callable[[str, int, int], None]
 
-MSG_VERSION = (
-    "The 'version' parameter of AutoAttack must be one of 'standard', 'rand', 'custom'. "
-    "Got {value!r} instead."
-)
 MSG_CUSTOM_NEEDS_ATTACKS = (
     "AutoAttack(version='custom') needs 'attacks': a list of attack names or Attack objects."
 )
@@ -109,6 +98,13 @@ MSG_ATTACK_THREAT = (
     "{want}. Build it with the same norm, eps and bounds."
 )
 MSG_DUPLICATE = "AutoAttack's 'attacks' name {name!r} twice; each attack runs once."
+MSG_RUN_DEPRECATED = (
+    "AutoAttack.run is deprecated in 0.2 and will be removed in 0.4; use AutoAttack.generate, "
+    "which takes the same arguments."
+)
+MSG_CASCADE_DEPRECATED = (
+    "AutoAttack.cascade_ is deprecated in 0.2 and will be removed in 0.4; use AutoAttack.cascade."
+)
 MSG_STATE_MISMATCH = (
     "The state file {path} belongs to a different evaluation (other model, data, attacks or "
     "seed). Delete it, or pass another state_path, to start afresh."
@@ -152,7 +148,7 @@ class StageReport:
 
 @dataclass(frozen=True)
 class AutoAttackResult:
-    """The outcome of an AutoAttack evaluation; tensors are on the CPU.
+    """The outcome of an AutoAttack evaluation; tensors are on the device of the inputs ``x``.
 
     Attributes
     ----------
@@ -244,7 +240,20 @@ class AutoAttackResult:
         }
 
 
-class AutoAttack:
+def _attack_list(value: object) -> list[Any]:
+    """A sequence (not a string) as a list; its entries are checked when the cascade is built."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(value)
+    return list(value)
+
+
+def _callable(value: object) -> object:
+    if not callable(value):
+        raise TypeError(value)
+    return value
+
+
+class AutoAttack(ThreatModelParams):
     """AutoAttack: APGD-CE, APGD-T, FAB-T and Square run as a per-example cascade.
 
     Croce and Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse
@@ -303,10 +312,25 @@ class AutoAttack:
     >>> evaluation = AutoAttack(
     ...     eps=0.05, version="custom", attacks=[APGDCE(eps=0.05, steps=5)], sanity=None
     ... )
-    >>> result = evaluation.run(model=model, x=x, y=y)
+    >>> result = evaluation.generate(model=model, x=x, y=y)
     >>> result.robust_accuracy <= result.clean_accuracy
     True
     """
+
+    norms: ClassVar[tuple[Norm, ...]] = NORMS
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "version": Options(*VERSIONS),
+        "attacks": Optional(Satisfies(_attack_list, "a list of attack names or Attack objects")),
+        "sanity": Optional(Satisfies(_callable, "a callable")),
+    }
+
+    norm: Norm
+    eps: float
+    bounds: tuple[float, float]
+    seed: int
+    version: str
+    attacks: list[str | Attack] | None
+    sanity: SanityHook | None
 
     def __init__(
         self,
@@ -319,22 +343,23 @@ class AutoAttack:
         seed: int = 0,
         sanity: SanityHook | None = run_sanity_checks,
     ) -> None:
-        owner = "AutoAttack"
-        self.norm = Norm.parse(norm, owner=owner, allowed=NORMS)
-        self.eps = check_positive(eps, name="eps", owner=owner)
-        if version not in VERSIONS:
-            raise ConfigurationError(MSG_VERSION.format(value=version))
-        if version == "custom" and not attacks:
+        store_params(
+            self,
+            norm=norm,
+            eps=eps,
+            version=version,
+            attacks=attacks,
+            bounds=bounds,
+            seed=seed,
+            sanity=sanity,
+        )
+        validate_params(self)
+        if self.version == "custom" and not self.attacks:
             raise ConfigurationError(MSG_CUSTOM_NEEDS_ATTACKS)
-        if version != "custom" and attacks is not None:
-            raise ConfigurationError(MSG_ATTACKS_NEED_CUSTOM.format(version=version))
-        self.version = version
-        self.bounds = check_bounds(bounds, owner=owner)
-        self.seed = check_int(seed, name="seed", owner=owner, low=0)
-        self.sanity = sanity
-        self.attacks = list(attacks) if attacks is not None else None
+        if self.version != "custom" and self.attacks is not None:
+            raise ConfigurationError(MSG_ATTACKS_NEED_CUSTOM.format(version=self.version))
         # Build (and so check) the cascade now; a bad entry raises before any work.
-        self.cascade_ = self._build()
+        self._cascade = self._build()
 
     # -- the cascade -------------------------------------------------------------------------
 
@@ -374,8 +399,19 @@ class AutoAttack:
             raise ConfigurationError(MSG_ATTACK_THREAT.format(name=name, got=got, want=want))
 
     @property
+    def cascade(self) -> list[tuple[str, Attack]]:
+        """The attacks in the order they run, as ``(name, attack)`` pairs."""
+        return list(self._cascade)
+
+    @property
+    def cascade_(self) -> list[tuple[str, Attack]]:
+        """Deprecated alias of :attr:`cascade`."""
+        warnings.warn(MSG_CASCADE_DEPRECATED, FutureWarning, stacklevel=2)
+        return self.cascade
+
+    @property
     def attack_names(self) -> tuple[str, ...]:
-        return tuple(name for name, _ in self.cascade_)
+        return tuple(name for name, _ in self._cascade)
 
     # -- running -----------------------------------------------------------------------------
 
@@ -389,7 +425,28 @@ class AutoAttack:
         state_path: PathLike | None = None,
         progress: StageProgress | None = None,
     ) -> AutoAttackResult:
-        """Run the cascade on every example of ``x``.
+        """Deprecated alias of :meth:`generate`."""
+        warnings.warn(MSG_RUN_DEPRECATED, FutureWarning, stacklevel=2)
+        return self.generate(
+            model=model,
+            x=x,
+            y=y,
+            batch_size=batch_size,
+            state_path=state_path,
+            progress=progress,
+        )
+
+    def generate(
+        self,
+        *,
+        model: nn.Module,
+        x: ArrayLike,
+        y: ArrayLike,
+        batch_size: int = 256,
+        state_path: PathLike | None = None,
+        progress: StageProgress | None = None,
+    ) -> AutoAttackResult:
+        """Run the cascade on every example of ``x`` and return the re-checked result.
 
         Parameters
         ----------
@@ -413,17 +470,12 @@ class AutoAttack:
         AutoAttackResult
         """
         batch_size = check_batch_size(batch_size, owner="AutoAttack")
-        x_t = as_input_tensor(x)
-        if not x_t.is_floating_point():
-            x_t = x_t.float()
-        y_t = as_label_tensor(y)
-        check_same_length(first="x", n_first=x_t.shape[0], second="y", n_second=y_t.shape[0])
-        first = self.cascade_[0][1]
-        first._check_range(x_t)
+        x_t, y_t = inputs_and_labels(x, y)
+        check_in_bounds(x_t, self.bounds)
         _, dtype = model_device_and_dtype(model)
         x_t = x_t.to(dtype)
 
-        with eval_mode(model):
+        with model_mode(model, training=False):
             clean_logits = compute_logits(model=model, x=x_t, batch_size=batch_size)
         check_labels_in_range(y_t, n_classes=int(clean_logits.shape[1]))
         clean_correct = clean_logits.argmax(dim=1) == y_t
@@ -440,14 +492,14 @@ class AutoAttack:
                 batch_size=batch_size,
             )
 
-        state = _State.fresh(x=x_t, clean_correct=clean_correct, n_attacks=len(self.cascade_))
+        state = _State.fresh(x=x_t, clean_correct=clean_correct, n_attacks=len(self._cascade))
         path = Path(state_path) if state_path is not None else None
         fingerprint = "" if path is None else self._fingerprint(model, x_t, y_t)
         if path is not None and path.exists():
             state = _State.load(path, fingerprint=fingerprint, like=x_t)
 
-        for stage in range(state.stage, len(self.cascade_)):
-            name, attack = self.cascade_[stage]
+        for stage in range(state.stage, len(self._cascade)):
+            name, attack = self._cascade[stage]
             if state.stage != stage or state.rows is None:
                 state.stage = stage
                 state.rows = torch.nonzero(state.robust).squeeze(1)
@@ -461,11 +513,13 @@ class AutoAttack:
                 result = attack.generate(
                     model=model, x=x_t[rows], y=y_t[rows], batch_size=batch_size, indices=rows
                 )
-                broken = ~result.adv_correct
+                # The bookkeeping stays on the CPU; the examples on the input's device.
+                broken = ~result.adv_correct.cpu()
                 if attack.eps is None:
-                    broken &= result.perturbation <= self.eps * (1 + BALL_TOLERANCE)
+                    broken &= result.perturbation.cpu() <= self.eps * (1 + BALL_TOLERANCE)
                 hit = rows[broken]
-                state.x_adv[hit] = result.x_adv[broken]
+                home = state.x_adv.device
+                state.x_adv[hit.to(home)] = result.x_adv[broken.to(home)]
                 state.robust[hit] = False
                 state.broken_by[hit] = stage
                 state.forwards[stage] += result.forwards
@@ -493,7 +547,7 @@ class AutoAttack:
         batch_size: int,
     ) -> AutoAttackResult:
         x_adv = state.x_adv
-        first = self.cascade_[0][1]
+        first = self._cascade[0][1]
         # The re-check every attack's result gets, on the cascade's output.
         first._check_contract(x, x_adv)
         perturbation = per_example_norm(x_adv - x, self.norm)
@@ -504,9 +558,10 @@ class AutoAttack:
                 f"AutoAttack returned example {index} outside the eps ball "
                 f"({float(perturbation[index]):.6g} > {self.eps:.6g}); this is a bug."
             )
-        with eval_mode(model):
+        with model_mode(model, training=False):
             adv_logits = compute_logits(model=model, x=x_adv, batch_size=batch_size)
         adv_correct = adv_logits.argmax(dim=1) == y
+        home = x.device
         n = int(y.shape[0])
         stages = tuple(
             StageReport(
@@ -518,14 +573,14 @@ class AutoAttack:
                 backwards=int(state.backwards[i]),
                 seconds=float(state.seconds[i]),
             )
-            for i, (name, _) in enumerate(self.cascade_)
+            for i, (name, _) in enumerate(self._cascade)
         )
         return AutoAttackResult(
             x_adv=x_adv,
-            y=y,
-            clean_correct=clean_correct,
-            adv_correct=adv_correct,
-            broken_by=state.broken_by.clone(),
+            y=y.to(home),
+            clean_correct=clean_correct.to(home),
+            adv_correct=adv_correct.to(home),
+            broken_by=state.broken_by.to(home, copy=True),
             perturbation=perturbation,
             attacks=self.attack_names,
             stages=stages,
@@ -544,7 +599,7 @@ class AutoAttack:
             "bounds": list(self.bounds),
             "seed": self.seed,
             "attacks": [
-                [name, type(attack).__name__, _describe(attack)] for name, attack in self.cascade_
+                [name, type(attack).__name__, _describe(attack)] for name, attack in self._cascade
             ],
         }
         digest.update(json.dumps(config, sort_keys=True, default=str).encode())
@@ -606,7 +661,7 @@ class _State:
             np.savez(
                 handle,
                 fingerprint=np.array(fingerprint),
-                x_adv=self.x_adv.numpy(),
+                x_adv=self.x_adv.cpu().numpy(),
                 robust=self.robust.numpy(),
                 broken_by=self.broken_by.numpy(),
                 stage=np.array(self.stage, dtype=np.int64),
@@ -633,7 +688,7 @@ class _State:
         if str(stored.get("fingerprint", "")) != fingerprint:
             raise ConfigurationError(MSG_STATE_MISMATCH.format(path=path))
         return cls(
-            x_adv=torch.from_numpy(stored["x_adv"]).to(like.dtype),
+            x_adv=torch.from_numpy(stored["x_adv"]).to(like.device, like.dtype),
             robust=torch.from_numpy(stored["robust"]),
             broken_by=torch.from_numpy(stored["broken_by"]),
             stage=int(stored["stage"]),

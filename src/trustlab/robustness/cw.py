@@ -6,23 +6,14 @@ from typing import ClassVar
 
 import torch
 
-from trustlab.robustness.base import (
-    Attack,
-    CountingModel,
-    Norm,
-    check_bool,
-    check_bounds,
-    check_int,
-    check_non_negative,
-    check_optional_positive,
-    check_positive,
-    flat,
-)
+from trustlab.core.params import Boolean, Constraint, Optional, validate_params
+from trustlab.robustness._counting import CountingModel
+from trustlab.robustness._params import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, store_params
+from trustlab.robustness.base import Attack
+from trustlab.robustness.norms import Norm, expand_rows, flat
 from trustlab.robustness.registry import register_attack
 
 __all__ = ["CarliniWagnerL2"]
-
-MSG_ABORT = "The 'abort_early' parameter of {owner} must be a bool. Got {value!r} instead."
 
 #: The constant's upper bound stays at this value until a success is found.
 NO_UPPER_BOUND = 1e10
@@ -97,6 +88,22 @@ class CarliniWagnerL2(Attack):
     name: ClassVar[str] = "cw-l2"
     norms: ClassVar[tuple[Norm, ...]] = (Norm.L2,)
     targeted: ClassVar[bool] = False
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "eps": Optional(POSITIVE),
+        "confidence": NON_NEGATIVE,
+        "steps": AT_LEAST_ONE,
+        "lr": POSITIVE,
+        "binary_search_steps": AT_LEAST_ONE,
+        "initial_const": POSITIVE,
+        "abort_early": Boolean(),
+    }
+
+    confidence: float
+    steps: int
+    lr: float
+    binary_search_steps: int
+    initial_const: float
+    abort_early: bool
 
     def __init__(
         self,
@@ -112,19 +119,20 @@ class CarliniWagnerL2(Attack):
         bounds: tuple[float, float] = (0.0, 1.0),
         seed: int = 0,
     ) -> None:
-        owner = type(self).__name__
-        self.norm = Norm.parse(norm, owner=owner, allowed=self.norms)
-        self.eps = check_optional_positive(eps, name="eps", owner=owner)
-        self.confidence = check_non_negative(confidence, name="confidence", owner=owner)
-        self.steps = check_int(steps, name="steps", owner=owner)
-        self.lr = check_positive(lr, name="lr", owner=owner)
-        self.binary_search_steps = check_int(
-            binary_search_steps, name="binary_search_steps", owner=owner
+        store_params(
+            self,
+            norm=norm,
+            eps=eps,
+            confidence=confidence,
+            steps=steps,
+            lr=lr,
+            binary_search_steps=binary_search_steps,
+            initial_const=initial_const,
+            abort_early=abort_early,
+            bounds=bounds,
+            seed=seed,
         )
-        self.initial_const = check_positive(initial_const, name="initial_const", owner=owner)
-        self.abort_early = check_bool(abort_early, message=MSG_ABORT, owner=owner)
-        self.bounds = check_bounds(bounds, owner=owner)
-        self.seed = check_int(seed, name="seed", owner=owner, low=0)
+        validate_params(self)
 
     def _perturb(
         self,
@@ -212,11 +220,11 @@ class CarliniWagnerL2(Attack):
                     1, ys[:, None], torch.full_like(true[:, None], self.confidence)
                 )
                 hit = shifted.argmax(dim=1) != ys
-                succeeded[rows[hit]] = True
-                better = hit & (l2 < best_l2[rows])
-                if bool(better.any()):
-                    best_l2[rows[better]] = l2[better].detach()
-                    found[rows[better]] = x_adv.detach()[better]
+                succeeded[rows] = succeeded[rows] | hit
+                known = best_l2[rows]
+                better = hit & (l2 < known)
+                best_l2[rows] = torch.where(better, l2.detach(), known)
+                found[rows] = torch.where(expand_rows(better, xs), x_adv.detach(), found[rows])
                 # Adam, per coordinate (so per example).
                 t = step + 1
                 first.mul_(BETA1).add_(grad, alpha=1 - BETA1)

@@ -18,30 +18,16 @@ from typing import ClassVar
 
 import torch
 
-from trustlab.core.errors import ConfigurationError
-from trustlab.robustness.base import (
-    Attack,
-    CountingModel,
-    ExampleRandom,
-    Norm,
-    check_bool,
-    check_bounds,
-    check_int,
-    check_optional_positive,
-    expand_rows,
-    flat,
-    per_example_norm,
-)
+from trustlab.core.params import Boolean, Constraint, Optional, Real, validate_params
+from trustlab.robustness._counting import CountingModel
+from trustlab.robustness._params import AT_LEAST_ONE, POSITIVE, store_params
+from trustlab.robustness._random import ExampleRandom
+from trustlab.robustness._working import WorkingSet
+from trustlab.robustness.base import Attack
+from trustlab.robustness.norms import Norm, expand_rows, flat, per_example_norm
 from trustlab.robustness.registry import register_attack
 
 __all__ = ["FAB", "FABT", "project_onto_boundary"]
-
-MSG_ALPHA_MAX = (
-    "The 'alpha_max' parameter of {owner} must be a float in [0, 1]. Got {value!r} instead."
-)
-MSG_ETA = "The 'eta' parameter of {owner} must be a float >= 1. Got {value!r} instead."
-MSG_BETA = "The 'beta' parameter of {owner} must be a float in (0, 1]. Got {value!r} instead."
-MSG_EARLY_STOP = "The 'early_stop' parameter of {owner} must be True or False. Got {value!r}."
 
 #: Radius of the random starts of restarts after the first when no ``eps`` is given
 #: (the reference implementation's defaults).
@@ -174,6 +160,22 @@ class _FABBase(Attack):
     """Shared FAB machinery; :class:`FAB` and :class:`FABT` differ in the boundaries they use."""
 
     norms: ClassVar[tuple[Norm, ...]] = (Norm.LINF, Norm.L2, Norm.L1)
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "eps": Optional(POSITIVE),
+        "steps": AT_LEAST_ONE,
+        "restarts": AT_LEAST_ONE,
+        "alpha_max": Real(low=0, high=1),
+        "eta": Real(low=1),
+        "beta": Real(low=0, high=1, closed="right"),
+        "early_stop": Boolean(),
+    }
+
+    steps: int
+    restarts: int
+    alpha_max: float
+    eta: float
+    beta: float
+    early_stop: bool
 
     def __init__(
         self,
@@ -189,17 +191,20 @@ class _FABBase(Attack):
         bounds: tuple[float, float] = (0.0, 1.0),
         seed: int = 0,
     ) -> None:
-        owner = type(self).__name__
-        self.norm = Norm.parse(norm, owner=owner, allowed=self.norms)
-        self.eps = check_optional_positive(eps, name="eps", owner=owner)
-        self.steps = check_int(steps, name="steps", owner=owner)
-        self.restarts = check_int(restarts, name="restarts", owner=owner)
-        self.alpha_max = _check_range(alpha_max, MSG_ALPHA_MAX, owner, 0.0, 1.0, open_low=False)
-        self.eta = _check_range(eta, MSG_ETA, owner, 1.0, math.inf, open_low=False)
-        self.beta = _check_range(beta, MSG_BETA, owner, 0.0, 1.0, open_low=True)
-        self.early_stop = check_bool(early_stop, message=MSG_EARLY_STOP, owner=owner)
-        self.bounds = check_bounds(bounds, owner=owner)
-        self.seed = check_int(seed, name="seed", owner=owner, low=0)
+        store_params(
+            self,
+            norm=norm,
+            eps=eps,
+            steps=steps,
+            restarts=restarts,
+            alpha_max=alpha_max,
+            eta=eta,
+            beta=beta,
+            early_stop=early_stop,
+            bounds=bounds,
+            seed=seed,
+        )
+        validate_params(self)
 
     # The boundaries to linearise: (logit gaps (m, k), their input gradients (m, k, ...)).
     def _boundaries(
@@ -225,38 +230,38 @@ class _FABBase(Attack):
         """One FAB run on ``x0``: the smallest adversarial points found and their norms.
 
         Norms are ``inf`` where no adversarial point was found. ``start_radius`` (m,) asks for
-        a random start at half that radius (restarts after the first).
+        a random start at half that radius (restarts after the first). With early stopping,
+        an example leaves the working batch once a point within ``eps`` is found (at the
+        working set's next check, see :mod:`trustlab.robustness._working`).
         """
         low, high = self.bounds
         m = x0.shape[0]
-        x0_flat = flat(x0)
+        ws = WorkingSet(m, device=x0.device)
+        x0, y, indices = ws.gather(x0), ws.gather(y), ws.gather(indices)
+        target = None if target is None else ws.gather(target)
         x1 = x0.clone()
         if start_radius is not None:
-            x1 = (x0 + self._random_start(x0, indices, step, start_radius)).clamp(low, high)
-        best = x0.clone()
-        best_norm = torch.full((m,), math.inf, device=x0.device, dtype=x0.dtype)
+            radius = ws.gather(start_radius)
+            x1 = (x0 + self._random_start(x0, indices, step, radius)).clamp(low, high)
+        # The result buffers, one row per row of the first batch, and the batch's own results.
+        best_out = x0.clone()
+        norm_out = torch.full((x0.shape[0],), math.inf, device=x0.device, dtype=x0.dtype)
+        best, best_norm = best_out.clone(), norm_out.clone()
         eps = self.eps
         stop_early = self.early_stop and eps is not None
         for _ in range(self.steps):
-            active = torch.ones(m, dtype=torch.bool, device=x0.device)
-            if stop_early:
-                active = best_norm > eps  # type: ignore[operator]
-                if not bool(active.any()):
-                    break
-            rows = active.nonzero().squeeze(1)
-            xa, x0a, ya = x1[rows], x0[rows], y[rows]
-            ta = None if target is None else target[rows]
-            gaps, grads = self._boundaries(model, xa, ya, ta)
+            with model.only(ws.counted):
+                gaps, grads = self._boundaries(model, x1, y, target)
             with torch.no_grad():
-                n_rows = xa.shape[0]
+                n_rows = x1.shape[0]
                 grads_flat = grads.reshape(n_rows, grads.shape[1], -1)
                 closest = (gaps.abs() / (_TINY + _dual_norm(grads_flat, self.norm))).argmin(dim=1)
                 pick = torch.arange(n_rows, device=x0.device)
                 w = grads_flat[pick, closest]
-                xa_flat = flat(xa)
-                b = (w * xa_flat).sum(dim=1) - gaps[pick, closest]
+                x1_flat = flat(x1)
+                b = (w * x1_flat).sum(dim=1) - gaps[pick, closest]
                 moves = project_onto_boundary(
-                    torch.cat((xa_flat, x0_flat[rows])),
+                    torch.cat((x1_flat, flat(x0))),
                     torch.cat((w, w)),
                     torch.cat((b, b)),
                     norm=self.norm,
@@ -266,20 +271,31 @@ class _FABBase(Attack):
                 from_current, from_origin = sizes[:n_rows], sizes[n_rows:]
                 alpha = (from_current / (from_current + from_origin)).clamp(0.0, self.alpha_max)
                 alpha = expand_rows(alpha, x0)
-                d1 = moves[:n_rows].reshape(xa.shape)
-                d2 = moves[n_rows:].reshape(xa.shape)
-                moved = ((xa + self.eta * d1) * (1 - alpha) + (x0a + self.eta * d2) * alpha).clamp(
+                d1 = moves[:n_rows].reshape(x1.shape)
+                d2 = moves[n_rows:].reshape(x1.shape)
+                moved = ((x1 + self.eta * d1) * (1 - alpha) + (x0 + self.eta * d2) * alpha).clamp(
                     low, high
                 )
-                adversarial = model(moved).argmax(dim=1) != ya
-                size = per_example_norm(moved - x0a, self.norm)
-                better = adversarial & (size < best_norm[rows])
-                best[rows[better]] = moved[better]
-                best_norm[rows[better]] = size[better]
-                back = x0a + (moved - x0a) * self.beta
-                moved = torch.where(expand_rows(adversarial, moved), back, moved)
-                x1[rows] = moved
-        return best, best_norm
+                with model.only(ws.counted):
+                    adversarial = model(moved).argmax(dim=1) != y
+                size = per_example_norm(moved - x0, self.norm)
+                better = adversarial & (size < best_norm) & ws.active
+                best = torch.where(expand_rows(better, best), moved, best)
+                best_norm = torch.where(better, size, best_norm)
+                back = x0 + (moved - x0) * self.beta
+                x1 = torch.where(expand_rows(adversarial, moved), back, moved)
+                if not stop_early:
+                    continue
+                ws.retire(best_norm <= eps)  # type: ignore[operator]
+                keep = ws.check((best_out, best), (norm_out, best_norm))
+                if keep is not None:
+                    x0, x1, y, best, best_norm = (t[keep] for t in (x0, x1, y, best, best_norm))
+                    target = None if target is None else target[keep]
+                if ws.empty:
+                    break
+        ws.scatter(best_out, best)
+        ws.scatter(norm_out, best_norm)
+        return best_out[:m], norm_out[:m]
 
     def _random_start(
         self, x0: torch.Tensor, indices: torch.Tensor, step: int, radius: torch.Tensor
@@ -340,7 +356,7 @@ class _FABBase(Attack):
                     x0=x[rows],
                     y=y[rows],
                     target=None if target is None else target[rows],
-                    indices=indices[rows.cpu()],
+                    indices=indices[rows],
                     start_radius=radius,
                     step=round_index * self.restarts + restart,
                 )
@@ -351,18 +367,6 @@ class _FABBase(Attack):
                 result[rows[improved]] = adv[improved]
                 best_norm[rows[improved]] = size[improved]
         return result, last_round
-
-
-def _check_range(
-    value: object, message: str, owner: str, low: float, high: float, *, open_low: bool
-) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigurationError(message.format(owner=owner, value=value))
-    number = float(value)
-    too_low = number <= low if open_low else number < low
-    if not math.isfinite(number) or too_low or number > high:
-        raise ConfigurationError(message.format(owner=owner, value=value))
-    return number
 
 
 def _dual_norm(grads: torch.Tensor, norm: Norm) -> torch.Tensor:
@@ -527,6 +531,7 @@ class FABT(_FABBase):
     """
 
     name: ClassVar[str] = "fab-t"
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {"n_targets": AT_LEAST_ONE}
 
     def __init__(
         self,
@@ -543,6 +548,7 @@ class FABT(_FABBase):
         bounds: tuple[float, float] = (0.0, 1.0),
         seed: int = 0,
     ) -> None:
+        self.n_targets = n_targets
         super().__init__(
             norm=norm,
             eps=eps,
@@ -555,7 +561,6 @@ class FABT(_FABBase):
             bounds=bounds,
             seed=seed,
         )
-        self.n_targets = check_int(n_targets, name="n_targets", owner=type(self).__name__)
 
     def _boundaries(
         self,

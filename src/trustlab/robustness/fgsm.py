@@ -7,25 +7,15 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from trustlab.robustness.base import (
-    Attack,
-    CountingModel,
-    ExampleRandom,
-    Norm,
-    check_bool,
-    check_bounds,
-    check_int,
-    check_positive,
-    normalize,
-    positive_or_default,
-    project_to_threat,
-    random_start,
-)
+from trustlab.core.params import Boolean, Constraint, Optional, validate_params
+from trustlab.robustness._counting import CountingModel
+from trustlab.robustness._params import POSITIVE, store_params
+from trustlab.robustness._random import ExampleRandom, random_start
+from trustlab.robustness.base import Attack
+from trustlab.robustness.norms import Norm, normalize, project_to_threat
 from trustlab.robustness.registry import register_attack
 
 __all__ = ["FGSM"]
-
-MSG_RANDOM_START = "The 'random_start' parameter of {owner} must be a bool. Got {value!r} instead."
 
 
 @register_attack
@@ -72,8 +62,14 @@ class FGSM(Attack):
 
     name: ClassVar[str] = "fgsm"
     eps: float
+    step_size: float
+    random_start: bool
     norms: ClassVar[tuple[Norm, ...]] = (Norm.LINF, Norm.L2)
     targeted: ClassVar[bool] = False
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "step_size": Optional(POSITIVE),
+        "random_start": Boolean(),
+    }
 
     def __init__(
         self,
@@ -85,15 +81,18 @@ class FGSM(Attack):
         bounds: tuple[float, float] = (0.0, 1.0),
         seed: int = 0,
     ) -> None:
-        owner = type(self).__name__
-        self.norm = Norm.parse(norm, owner=owner, allowed=self.norms)
-        self.eps = check_positive(eps, name="eps", owner=owner)
-        self.step_size = positive_or_default(
-            step_size, default=self.eps, name="step_size", owner=owner
+        store_params(
+            self,
+            norm=norm,
+            eps=eps,
+            step_size=step_size,
+            random_start=random_start,
+            bounds=bounds,
+            seed=seed,
         )
-        self.random_start = check_bool(random_start, message=MSG_RANDOM_START, owner=owner)
-        self.bounds = check_bounds(bounds, owner=owner)
-        self.seed = check_int(seed, name="seed", owner=owner, low=0)
+        validate_params(self)
+        if self.step_size is None:
+            self.step_size = self.eps
 
     def _perturb(
         self,

@@ -7,31 +7,19 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from trustlab.core.errors import ConfigurationError
-from trustlab.robustness.base import (
-    Attack,
-    CountingModel,
-    ExampleRandom,
-    Norm,
-    check_bool,
-    check_bounds,
-    check_int,
-    check_positive,
-    linf_box,
-    margin_loss,
-    normalize,
-    positive_or_default,
-    project_to_threat,
-    random_start,
-)
+from trustlab.core.params import Boolean, Constraint, Optional, Options, validate_params
+from trustlab.robustness._counting import CountingModel
+from trustlab.robustness._params import AT_LEAST_ONE, POSITIVE, store_params
+from trustlab.robustness._random import ExampleRandom, random_start
+from trustlab.robustness._working import WorkingSet
+from trustlab.robustness.base import Attack
+from trustlab.robustness.losses import margin_loss
+from trustlab.robustness.norms import Norm, expand_rows, linf_box, normalize, project_to_threat
 from trustlab.robustness.registry import register_attack
 
 __all__ = ["PGD", "TargetedPGD"]
 
 LOSSES = ("ce", "margin")
-MSG_LOSS = "The 'loss' parameter of {owner} must be one of {allowed}. Got {value!r} instead."
-MSG_EARLY_STOP = "The 'early_stop' parameter of {owner} must be a bool. Got {value!r} instead."
-MSG_RANDOM_START = "The 'random_start' parameter of {owner} must be a bool. Got {value!r} instead."
 
 #: Madry et al.'s rule of thumb for the step size: 2.5 * eps / steps, so that a walk of
 #: ``steps`` steps can cross the ball and come back.
@@ -96,9 +84,24 @@ class PGD(Attack):
     """
 
     name: ClassVar[str] = "pgd"
-    eps: float
     norms: ClassVar[tuple[Norm, ...]] = (Norm.LINF, Norm.L2, Norm.L1)
     targeted: ClassVar[bool] = False
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "steps": AT_LEAST_ONE,
+        "step_size": Optional(POSITIVE),
+        "random_start": Boolean(),
+        "restarts": AT_LEAST_ONE,
+        "loss": Options(*LOSSES),
+        "early_stop": Boolean(),
+    }
+
+    eps: float
+    steps: int
+    step_size: float
+    random_start: bool
+    restarts: int
+    loss: str
+    early_stop: bool
 
     def __init__(
         self,
@@ -114,25 +117,22 @@ class PGD(Attack):
         bounds: tuple[float, float] = (0.0, 1.0),
         seed: int = 0,
     ) -> None:
-        owner = type(self).__name__
-        self.norm = Norm.parse(norm, owner=owner, allowed=self.norms)
-        self.eps = check_positive(eps, name="eps", owner=owner)
-        self.steps = check_int(steps, name="steps", owner=owner)
-        self.step_size = positive_or_default(
-            step_size,
-            default=STEP_SIZE_FACTOR * self.eps / self.steps,
-            name="step_size",
-            owner=owner,
+        store_params(
+            self,
+            norm=norm,
+            eps=eps,
+            steps=steps,
+            step_size=step_size,
+            random_start=random_start,
+            restarts=restarts,
+            loss=loss,
+            early_stop=early_stop,
+            bounds=bounds,
+            seed=seed,
         )
-        self.random_start = check_bool(random_start, message=MSG_RANDOM_START, owner=owner)
-        self.restarts = check_int(restarts, name="restarts", owner=owner)
-        if loss not in LOSSES:
-            allowed = ", ".join(repr(name) for name in LOSSES)
-            raise ConfigurationError(MSG_LOSS.format(owner=owner, allowed=allowed, value=loss))
-        self.loss = loss
-        self.early_stop = check_bool(early_stop, message=MSG_EARLY_STOP, owner=owner)
-        self.bounds = check_bounds(bounds, owner=owner)
-        self.seed = check_int(seed, name="seed", owner=owner, low=0)
+        validate_params(self)
+        if self.step_size is None:
+            self.step_size = STEP_SIZE_FACTOR * self.eps / self.steps
 
     # The objective the attack ascends, and what counts as success; targeted subclasses
     # override both.
@@ -179,7 +179,7 @@ class PGD(Attack):
                 x=x[rows],
                 y=y[rows],
                 targets=t_rows,
-                keys=indices[rows.cpu()],
+                keys=indices[rows],
                 step=restart,
             )
             if self.restarts == 1:
@@ -263,32 +263,39 @@ class PGD(Attack):
         """The evaluation mode: an example leaves the working batch at its first success.
 
         The success of an iterate is read from the logits of the forward pass that also gives
-        its gradient, so it costs no extra pass.
+        its gradient, so it costs no extra pass. Finished examples are marked on the device
+        and dropped from the batch at the working set's checks (see
+        :mod:`trustlab.robustness._working`), so the loop does not wait for the device.
         """
+        n = x.shape[0]
+        work = WorkingSet(n, device=x.device)
+        x, y, keys = work.gather(x), work.gather(y), work.gather(keys)
+        targets = None if targets is None else work.gather(targets)
         out = x.clone()
-        rows = torch.arange(x.shape[0], device=x.device)
+        found = x.clone()
         x_adv = self._start(x, keys, step)
         low, high = self._box(x)
         for _ in range(self.steps):
             x_adv.requires_grad_(True)
-            logits = model(x_adv)
+            with model.only(work.counted):
+                logits = model(x_adv)
             loss = self._objective(logits, y, targets).sum()
             (grad,) = torch.autograd.grad(loss, x_adv)
             with torch.no_grad():
                 x_adv = x_adv.detach()
-                fooled = self._fooled(logits, y, targets)
-                if bool(fooled.any()):
-                    out[rows[fooled]] = x_adv[fooled]
-                    keep = ~fooled
-                    if not bool(keep.any()):
-                        return out
-                    rows, x_adv, grad, x, y = rows[keep], x_adv[keep], grad[keep], x[keep], y[keep]
-                    low, high = low[keep], high[keep]
-                    if targets is not None:
-                        targets = targets[keep]
+                hit = work.retire(self._fooled(logits, y, targets))
+                found = torch.where(expand_rows(hit, found), x_adv, found)
+                keep = work.check((out, found))
+                if keep is not None:
+                    x_adv, grad, x, y, low, high, found = (
+                        t[keep] for t in (x_adv, grad, x, y, low, high, found)
+                    )
+                    targets = None if targets is None else targets[keep]
+                if work.empty:
+                    break
                 x_adv = self._step(x_adv, grad, x, low=low, high=high)
-        out[rows] = x_adv
-        return out
+        work.scatter(out, torch.where(expand_rows(work.active, found), x_adv, found))
+        return out[:n]
 
 
 @register_attack

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -43,8 +43,11 @@ from trustlab.core.checks import (
     model_device_and_dtype,
 )
 from trustlab.core.errors import ConfigurationError, DataError
+from trustlab.core.params import Constraint, Integer, Seed, check_param, validate_params
+from trustlab.core.training import model_mode
 from trustlab.core.typing import ArrayLike
-from trustlab.robustness.base import check_int, check_positive, eval_mode
+from trustlab.robustness._deprecation import renamed, warn_deprecated
+from trustlab.robustness._params import AT_LEAST_ONE, POSITIVE, UNIT_OPEN
 
 __all__ = [
     "ABSTAIN",
@@ -58,8 +61,15 @@ __all__ = [
 #: The label :class:`Smooth` returns when it abstains.
 ABSTAIN = -1
 
-MSG_ALPHA = "The 'alpha' parameter of {owner} must be a float in (0, 1). Got {value!r} instead."
-MSG_SEED = "The 'seed' parameter of {owner} must be an int >= 0. Got {value!r} instead."
+MSG_BASE_CLASSIFIER = (
+    "Smooth(base_classifier=...) is deprecated in 0.2 and will be removed in 0.4; build "
+    "Smooth(num_classes=..., sigma=...) and pass the model to each call: "
+    "smooth.certify(model=base_classifier, x=...)."
+)
+MSG_NO_MODEL = (
+    "{owner} needs the base classifier: pass model=..., the classifier whose noisy votes are "
+    "counted."
+)
 MSG_COUNT = (
     "clopper_pearson_lower needs 0 <= successes <= trials and trials >= 1. Got successes="
     "{successes!r} and trials={trials!r}."
@@ -72,9 +82,7 @@ MSG_GRID = (
     "radii_grid must be a non-empty 1-D sequence of finite radii >= 0; got {value!r}. Pass e.g. "
     "radii_grid=np.linspace(0, 1, 21)."
 )
-MSG_CURVE_LENGTH = (
-    "radii, predictions and labels must have one entry per input; got lengths {lengths}."
-)
+MSG_CURVE_LENGTH = "radii, y_pred and y_true must have one entry per input; got lengths {lengths}."
 MSG_RADII = (
     "radii must be finite numbers >= 0 (0 for abstentions); found {value!r} at index {index}."
 )
@@ -105,28 +113,25 @@ class CertifyResult:
     p_lower: np.ndarray
     counts: np.ndarray
 
-    def certified_accuracy(self, *, labels: ArrayLike, radius: float = 0.0) -> float:
-        """Share of inputs certified correct with a radius of at least ``radius``."""
+    def certified_accuracy(
+        self,
+        *,
+        y_true: ArrayLike | None = None,
+        radius: float = 0.0,
+        labels: ArrayLike | None = None,
+    ) -> float:
+        """Share of inputs certified correct with a radius of at least ``radius``.
+
+        ``y_true`` holds the true labels (``labels`` is its deprecated name).
+        """
+        truth: ArrayLike = renamed(
+            y_true, labels, new="y_true", old="labels", owner="CertifyResult.certified_accuracy"
+        )
         grid, accuracy = certified_accuracy_curve(
-            radii=self.radii, predictions=self.predictions, labels=labels, radii_grid=[radius]
+            radii=self.radii, y_pred=self.predictions, y_true=truth, radii_grid=[radius]
         )
         del grid
         return float(accuracy[0])
-
-
-def _check_alpha(value: object, owner: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-        raise ConfigurationError(MSG_ALPHA.format(owner=owner, value=value))
-    number = float(value)
-    if not 0.0 < number < 1.0:
-        raise ConfigurationError(MSG_ALPHA.format(owner=owner, value=value))
-    return number
-
-
-def _check_seed(value: object, owner: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ConfigurationError(MSG_SEED.format(owner=owner, value=value))
-    return int(value)
 
 
 def clopper_pearson_lower(*, successes: int, trials: int, alpha: float) -> float:
@@ -146,7 +151,7 @@ def clopper_pearson_lower(*, successes: int, trials: int, alpha: float) -> float
         raise ConfigurationError(MSG_COUNT.format(successes=successes, trials=trials))
     if not (0 <= int(successes) <= int(trials)) or int(trials) < 1:
         raise ConfigurationError(MSG_COUNT.format(successes=successes, trials=trials))
-    alpha = _check_alpha(alpha, "clopper_pearson_lower")
+    alpha = check_param(alpha, UNIT_OPEN, name="alpha", owner="clopper_pearson_lower")
     if successes == 0:
         return 0.0
     return float(beta.ppf(alpha, int(successes), int(trials) - int(successes) + 1))
@@ -164,22 +169,27 @@ _SELECTION, _ESTIMATION, _PREDICTION = 0, 1, 2
 class Smooth:
     """A smoothed classifier ``g`` around a base classifier, with prediction and certification.
 
+    The object holds the smoothing (the number of classes and the noise); the base classifier
+    is passed to every call as ``model=``, so one ``Smooth`` serves many models.
+
     Parameters
     ----------
-    base_classifier : torch.nn.Module
-        Maps a batch of inputs (batch, ...) to class scores (batch, num_classes); its arg-max
-        is the base prediction. It is run in eval mode, without gradients, on its own device.
-        Train it with Gaussian noise of the same ``sigma`` for useful certificates.
     num_classes : int
-        Number of classes.
+        Number of classes, >= 2.
     sigma : float
-        Standard deviation of the isotropic Gaussian noise (in input units).
+        Standard deviation of the isotropic Gaussian noise (in input units), > 0.
+    base_classifier : torch.nn.Module, optional
+        Deprecated in 0.2 (removed in 0.4): pass the model to each call instead. When given,
+        it is the model of calls that pass none.
 
     Notes
     -----
     Follows ``Smooth`` of locuslab/smoothing. Departures: the noise is drawn from a generator
     seeded per input (the reference draws from torch's global generator), and batch versions
-    :meth:`predict_batch` and :meth:`certify_batch` run over many inputs.
+    :meth:`predict_batch` and :meth:`certify_batch` run over many inputs. The base classifier
+    (``model``) maps a batch of inputs (batch, ...) to class scores (batch, num_classes); its
+    arg-max is the base prediction. It is run in eval mode, without gradients, on its own
+    device. Train it with Gaussian noise of the same ``sigma`` for useful certificates.
 
     Examples
     --------
@@ -189,41 +199,60 @@ class Smooth:
     >>> with torch.no_grad():
     ...     _ = base.weight.copy_(torch.tensor([[1.0, 0.0], [-1.0, 0.0]]))
     ...     _ = base.bias.zero_()
-    >>> smooth = Smooth(base_classifier=base, num_classes=2, sigma=0.5)
-    >>> label, radius = smooth.certify(x=torch.tensor([2.0, 0.0]), n0=100, n=1000, alpha=0.001)
+    >>> smooth = Smooth(num_classes=2, sigma=0.5)
+    >>> label, radius = smooth.certify(
+    ...     model=base, x=torch.tensor([2.0, 0.0]), n0=100, n=1000, alpha=0.001
+    ... )
     >>> label, 0.0 < radius < 2.0  # the distance from x to the decision boundary
     (0, True)
     """
 
     ABSTAIN = ABSTAIN
 
-    def __init__(self, *, base_classifier: nn.Module, num_classes: int, sigma: float) -> None:
-        self.base_classifier = base_classifier
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "num_classes": Integer(low=2),
+        "sigma": POSITIVE,
+    }
+
+    def __init__(
+        self, *, num_classes: int, sigma: float, base_classifier: nn.Module | None = None
+    ) -> None:
+        if base_classifier is not None:
+            warn_deprecated(MSG_BASE_CLASSIFIER)
+        self._default_model = base_classifier
         self.num_classes = num_classes
         self.sigma = sigma
+        validate_params(self)
 
     # ----------------------------------------------------------------------------------------
     # One input
 
     def predict(
-        self, *, x: ArrayLike, n: int, alpha: float, batch_size: int = 1000, seed: int = 0
+        self,
+        *,
+        model: nn.Module | None = None,
+        x: ArrayLike,
+        n: int,
+        alpha: float,
+        batch_size: int = 1000,
+        seed: int = 0,
     ) -> int:
         """The smoothed prediction of one input ``x`` (shape (...)), or ``ABSTAIN``.
 
-        Counts the base classifier's votes on ``n`` noisy copies of ``x``; abstains unless a
-        two-sided binomial test that the top two classes are equally likely rejects at level
-        ``alpha``. The probability of returning a class other than ``g(x)`` is at most
-        ``alpha``.
+        Counts the votes of the base classifier ``model`` on ``n`` noisy copies of ``x``;
+        abstains unless a two-sided binomial test that the top two classes are equally likely
+        rejects at level ``alpha``. The probability of returning a class other than ``g(x)``
+        is at most ``alpha``.
         """
-        return int(
-            self.predict_batch(x=self._one(x), n=n, alpha=alpha, batch_size=batch_size, seed=seed)[
-                0
-            ]
+        labels = self.predict_batch(
+            model=model, x=self._one(x), n=n, alpha=alpha, batch_size=batch_size, seed=seed
         )
+        return int(labels[0])
 
     def certify(
         self,
         *,
+        model: nn.Module | None = None,
         x: ArrayLike,
         n0: int,
         n: int,
@@ -234,10 +263,11 @@ class Smooth:
         """Certify one input ``x`` (shape (...)): ``(class, L2 radius)`` or ``(ABSTAIN, 0.0)``.
 
         With probability at least ``1 - alpha`` over the noise, a returned class is what
-        ``g`` predicts at every point within the returned L2 radius of ``x``.
+        ``g`` (smoothing the base classifier ``model``) predicts at every point within the
+        returned L2 radius of ``x``.
         """
         result = self.certify_batch(
-            x=self._one(x), n0=n0, n=n, alpha=alpha, batch_size=batch_size, seed=seed
+            model=model, x=self._one(x), n0=n0, n=n, alpha=alpha, batch_size=batch_size, seed=seed
         )
         return int(result.predictions[0]), float(result.radii[0])
 
@@ -245,7 +275,14 @@ class Smooth:
     # Many inputs
 
     def predict_batch(
-        self, *, x: ArrayLike, n: int, alpha: float, batch_size: int = 1000, seed: int = 0
+        self,
+        *,
+        model: nn.Module | None = None,
+        x: ArrayLike,
+        n: int,
+        alpha: float,
+        batch_size: int = 1000,
+        seed: int = 0,
     ) -> np.ndarray:
         """:meth:`predict` for every row of ``x`` (shape (n_inputs, ...)); int64 (n_inputs,).
 
@@ -254,14 +291,13 @@ class Smooth:
         """
         from scipy.stats import binomtest
 
-        owner = "Smooth.predict"
-        n = check_int(n, name="n", owner=owner)
-        alpha = _check_alpha(alpha, owner)
-        x_t = self._inputs(x, owner=owner, batch_size=batch_size, seed=seed)
+        base, x_t, n, alpha = self._call(
+            "Smooth.predict", model=model, x=x, n=n, alpha=alpha, batch_size=batch_size, seed=seed
+        )
         out = np.empty(x_t.shape[0], dtype=np.int64)
         for i in range(x_t.shape[0]):
             counts = self._sample_noise(
-                x_t[i], num=n, batch_size=batch_size, seed=_noise_seed(seed, i, _PREDICTION)
+                base, x_t[i], num=n, batch_size=batch_size, seed=_noise_seed(seed, i, _PREDICTION)
             )
             order = np.argsort(-counts, kind="stable")
             top, runner_up = int(counts[order[0]]), int(counts[order[1]])
@@ -272,6 +308,7 @@ class Smooth:
     def certify_batch(
         self,
         *,
+        model: nn.Module | None = None,
         x: ArrayLike,
         n0: int,
         n: int,
@@ -286,10 +323,10 @@ class Smooth:
         from scipy.stats import norm
 
         owner = "Smooth.certify"
-        n0 = check_int(n0, name="n0", owner=owner)
-        n = check_int(n, name="n", owner=owner)
-        alpha = _check_alpha(alpha, owner)
-        x_t = self._inputs(x, owner=owner, batch_size=batch_size, seed=seed)
+        n0 = check_param(n0, AT_LEAST_ONE, name="n0", owner=owner)
+        base, x_t, n, alpha = self._call(
+            owner, model=model, x=x, n=n, alpha=alpha, batch_size=batch_size, seed=seed
+        )
         m = x_t.shape[0]
         predictions = np.full(m, ABSTAIN, dtype=np.int64)
         radii = np.zeros(m, dtype=np.float64)
@@ -297,11 +334,11 @@ class Smooth:
         counts_a = np.zeros(m, dtype=np.int64)
         for i in range(m):
             selection = self._sample_noise(
-                x_t[i], num=n0, batch_size=batch_size, seed=_noise_seed(seed, i, _SELECTION)
+                base, x_t[i], num=n0, batch_size=batch_size, seed=_noise_seed(seed, i, _SELECTION)
             )
             guess = int(np.argmax(selection))
             estimation = self._sample_noise(
-                x_t[i], num=n, batch_size=batch_size, seed=_noise_seed(seed, i, _ESTIMATION)
+                base, x_t[i], num=n, batch_size=batch_size, seed=_noise_seed(seed, i, _ESTIMATION)
             )
             n_a = int(estimation[guess])
             bound = clopper_pearson_lower(successes=n_a, trials=n, alpha=alpha)
@@ -315,35 +352,44 @@ class Smooth:
     # ----------------------------------------------------------------------------------------
     # Internals
 
-    def _check(self, owner: str) -> tuple[int, float]:
-        num_classes = check_int(self.num_classes, name="num_classes", owner="Smooth", low=2)
-        sigma = check_positive(self.sigma, name="sigma", owner="Smooth")
-        del owner
-        return num_classes, sigma
+    def _call(
+        self,
+        owner: str,
+        *,
+        model: nn.Module | None,
+        x: ArrayLike,
+        n: int,
+        alpha: float,
+        batch_size: int,
+        seed: int,
+    ) -> tuple[nn.Module, torch.Tensor, int, float]:
+        """The checked arguments of a call: the base classifier (``model``, else the deprecated
+        ``base_classifier``), the inputs as a float tensor, ``n`` and ``alpha``."""
+        base = model if model is not None else self._default_model
+        if base is None:
+            raise ConfigurationError(MSG_NO_MODEL.format(owner=owner))
+        n = check_param(n, AT_LEAST_ONE, name="n", owner=owner)
+        alpha = check_param(alpha, UNIT_OPEN, name="alpha", owner=owner)
+        check_batch_size(batch_size, owner=owner)
+        check_param(seed, Seed, name="seed", owner=owner)
+        x_t = as_input_tensor(x)
+        return base, x_t if x_t.is_floating_point() else x_t.float(), n, alpha
 
     def _one(self, x: ArrayLike) -> torch.Tensor:
         tensor = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
         return tensor.unsqueeze(0)
 
-    def _inputs(self, x: ArrayLike, *, owner: str, batch_size: int, seed: int) -> torch.Tensor:
-        self._check(owner)
-        check_batch_size(batch_size, owner=owner)
-        _check_seed(seed, owner)
-        x_t = as_input_tensor(x)
-        if not x_t.is_floating_point():
-            x_t = x_t.float()
-        return x_t
-
-    def _sample_noise(self, x: torch.Tensor, *, num: int, batch_size: int, seed: int) -> np.ndarray:
-        """Votes of the base classifier on ``num`` noisy copies of ``x``: int64 (num_classes,)."""
-        num_classes, sigma = self._check("Smooth")
-        model = self.base_classifier
+    def _sample_noise(
+        self, model: nn.Module, x: torch.Tensor, *, num: int, batch_size: int, seed: int
+    ) -> np.ndarray:
+        """Votes of ``model`` on ``num`` noisy copies of ``x``: int64 (num_classes,)."""
+        num_classes, sigma = self.num_classes, self.sigma
         device, dtype = model_device_and_dtype(model)
         generator = torch.Generator(device=device).manual_seed(seed)
         point = x.to(device=device, dtype=dtype)
         counts = torch.zeros(num_classes, dtype=torch.int64, device=device)
         remaining = num
-        with eval_mode(model), torch.no_grad():
+        with model_mode(model, training=False), torch.no_grad():
             while remaining > 0:
                 this = min(batch_size, remaining)
                 remaining -= this
@@ -368,9 +414,11 @@ class Smooth:
 def certified_accuracy_curve(
     *,
     radii: ArrayLike,
-    predictions: ArrayLike,
-    labels: ArrayLike,
+    y_pred: ArrayLike | None = None,
+    y_true: ArrayLike | None = None,
     radii_grid: Sequence[float] | np.ndarray,
+    predictions: ArrayLike | None = None,
+    labels: ArrayLike | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Certified accuracy at each radius of ``radii_grid``.
 
@@ -380,10 +428,14 @@ def certified_accuracy_curve(
 
     Parameters
     ----------
-    radii, predictions, labels : array-like of shape (n_inputs,)
-        From :meth:`Smooth.certify_batch` and the true labels.
+    radii, y_pred : array-like of shape (n_inputs,)
+        The certified radii and predictions, from :meth:`Smooth.certify_batch`.
+    y_true : array-like of shape (n_inputs,)
+        The true labels.
     radii_grid : sequence of float
         Radii >= 0 at which to evaluate the curve.
+    predictions, labels : array-like, optional
+        Deprecated in 0.2 (removed in 0.4): the former names of ``y_pred`` and ``y_true``.
 
     Returns
     -------
@@ -392,18 +444,21 @@ def certified_accuracy_curve(
     Examples
     --------
     >>> certified_accuracy_curve(
-    ...     radii=[0.5, 1.0, 0.0], predictions=[1, 0, -1], labels=[1, 1, 2], radii_grid=[0, 0.5, 1]
+    ...     radii=[0.5, 1.0, 0.0], y_pred=[1, 0, -1], y_true=[1, 1, 2], radii_grid=[0, 0.5, 1]
     ... )[1].tolist()
     [0.3333333333333333, 0.3333333333333333, 0.0]
     """
+    owner = "certified_accuracy_curve"
+    pred: ArrayLike = renamed(y_pred, predictions, new="y_pred", old="predictions", owner=owner)
+    true: ArrayLike = renamed(y_true, labels, new="y_true", old="labels", owner=owner)
     grid = np.asarray(radii_grid, dtype=np.float64) if _is_sequence(radii_grid) else None
     if grid is None or grid.ndim != 1 or grid.size == 0 or not np.all(np.isfinite(grid)):
         raise DataError(MSG_GRID.format(value=radii_grid))
     if bool(np.any(grid < 0)):
         raise DataError(MSG_GRID.format(value=radii_grid))
     radius = np.asarray(radii, dtype=np.float64).reshape(-1)
-    predicted = as_label_tensor(np.asarray(predictions).astype(np.int64)).numpy()
-    truth = as_label_tensor(labels).numpy()
+    predicted = as_label_tensor(np.asarray(pred).astype(np.int64)).numpy()
+    truth = as_label_tensor(true).numpy()
     lengths = (radius.size, predicted.size, truth.size)
     if len(set(lengths)) != 1 or radius.size == 0:
         raise DataError(MSG_CURVE_LENGTH.format(lengths=lengths))

@@ -17,22 +17,18 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from trustlab.core.errors import ConfigurationError, DataError
-from trustlab.robustness.base import (
-    Attack,
-    CountingModel,
-    ExampleRandom,
-    Norm,
-    check_bounds,
-    check_int,
-    check_positive,
-)
+from trustlab.core.errors import DataError
+from trustlab.core.params import Constraint, Options, Real, validate_params
+from trustlab.robustness._counting import CountingModel
+from trustlab.robustness._params import AT_LEAST_ONE, store_params
+from trustlab.robustness._random import ExampleRandom
+from trustlab.robustness._working import WorkingSet
+from trustlab.robustness.base import Attack
+from trustlab.robustness.norms import Norm
 from trustlab.robustness.registry import register_attack
 
 __all__ = ["Square", "SquareTargeted", "p_schedule", "stripe_pattern"]
 
-MSG_P_INIT = "The 'p_init' parameter of {owner} must be a float in (0, 1]. Got {value!r} instead."
-MSG_LOSS = "The 'loss' parameter of {owner} must be 'margin' or 'ce'. Got {value!r} instead."
 MSG_IMAGE = (
     "{owner} needs image inputs of shape (n, channels, height, width); got shape {shape}. "
     "Reshape the inputs (and wrap the model to accept that shape) first."
@@ -104,7 +100,18 @@ def _cached_pattern(size: int) -> torch.Tensor:
 
 class _SquareBase(Attack):
     norms: ClassVar[tuple[Norm, ...]] = (Norm.LINF, Norm.L2)
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "n_queries": AT_LEAST_ONE,
+        "p_init": Real(low=0, high=1, closed="right"),
+        "restarts": AT_LEAST_ONE,
+        "loss": Options("margin", "ce"),
+    }
+
     eps: float
+    n_queries: int
+    p_init: float
+    restarts: int
+    loss: str
 
     def __init__(
         self,
@@ -118,23 +125,18 @@ class _SquareBase(Attack):
         bounds: tuple[float, float] = (0.0, 1.0),
         seed: int = 0,
     ) -> None:
-        owner = type(self).__name__
-        self.norm = Norm.parse(norm, owner=owner, allowed=self.norms)
-        self.eps = check_positive(eps, name="eps", owner=owner)
-        self.n_queries = check_int(n_queries, name="n_queries", owner=owner)
-        if (
-            isinstance(p_init, bool)
-            or not isinstance(p_init, (int, float))
-            or not 0 < float(p_init) <= 1
-        ):
-            raise ConfigurationError(MSG_P_INIT.format(owner=owner, value=p_init))
-        self.p_init = float(p_init)
-        self.restarts = check_int(restarts, name="restarts", owner=owner)
-        if loss not in ("margin", "ce"):
-            raise ConfigurationError(MSG_LOSS.format(owner=owner, value=loss))
-        self.loss = loss
-        self.bounds = check_bounds(bounds, owner=owner)
-        self.seed = check_int(seed, name="seed", owner=owner, low=0)
+        store_params(
+            self,
+            norm=norm,
+            eps=eps,
+            n_queries=n_queries,
+            p_init=p_init,
+            restarts=restarts,
+            loss=loss,
+            bounds=bounds,
+            seed=seed,
+        )
+        validate_params(self)
 
     # ----------------------------------------------------------------------------------------
     # Scores
@@ -186,7 +188,7 @@ class _SquareBase(Attack):
                     model=model,
                     x=x[rows],
                     labels=labels[rows],
-                    indices=indices[rows.cpu()],
+                    indices=indices[rows],
                     restart=restart,
                 )
                 done = margin <= 0
@@ -207,53 +209,85 @@ class _SquareBase(Attack):
         rng = ExampleRandom(seed=self.seed)
         base_step = restart * (self.n_queries + 1)
         x_best = self._initial_point(x, indices, rng, base_step)
-        margin_min, loss_min = self._margin_and_loss(model, x_best, labels)
-        # The working set: the examples not broken yet, compacted whenever one breaks, so a
-        # step gathers nothing and queries only the examples still being attacked.
-        rows = (margin_min > 0).nonzero().squeeze(1)
-        work_x, work_best, work_labels = x[rows], x_best[rows], labels[rows]
-        work_margin, work_loss = margin_min[rows], loss_min[rows]
+        margin, loss = self._margin_and_loss(model, x_best, labels)
+        # The working set: the examples not broken yet, compacted at its checks (see
+        # :mod:`trustlab.robustness._working`), so a step gathers nothing and queries only
+        # the examples still being attacked (and, on an accelerator, a few finished ones).
+        m = x.shape[0]
+        ws = WorkingSet(m, device=x.device)
+        work_x, work_labels, work_keys = ws.gather(x), ws.gather(labels), ws.gather(indices)
+        work_best, work_margin, work_loss = ws.gather(x_best), ws.gather(margin), ws.gather(loss)
+        # The result buffers, one row per row of the first batch.
+        best_out, margin_out = work_best.clone(), work_margin.clone()
+        ws.retire(work_margin <= 0)
+        keep = ws.check(now=True)
+        if keep is not None:
+            work_x, work_labels, work_keys, work_best, work_margin, work_loss = (
+                t[keep] for t in (work_x, work_labels, work_keys, work_best, work_margin, work_loss)
+            )
         steps: tuple[torch.Tensor, ...] = ()
         for iteration in range(self.n_queries - 1):
-            if rows.numel() == 0:
+            if ws.empty:
                 break
             step = iteration % _BLOCK
             if step == 0:
                 steps = self._block(
-                    rng,
-                    indices[rows.cpu()],
-                    base_step + 1 + iteration // _BLOCK,
-                    iteration,
-                    work_x,
+                    rng, work_keys, base_step + 1 + iteration // _BLOCK, iteration, work_x
                 )
             if self.norm is Norm.LINF:
                 x_new = self._linf_candidate(work_x, work_best, steps[0][:, step])
             else:
                 p = p_schedule(iteration, p_init=self.p_init, n_queries=self.n_queries)
                 x_new = self._l2_candidate(work_x, work_best, steps[0][:, step], p)
-            margin, loss = self._margin_and_loss(model, x_new, work_labels)
-            lower = loss < work_loss
+            margin, loss = self._query(
+                model, ws, x_new, work_best, work_labels, work_margin, work_loss
+            )
+            lower = (loss < work_loss) & ws.active
             work_loss = torch.where(lower, loss, work_loss)
-            accept = lower | (margin <= 0)
+            accept = lower | ((margin <= 0) & ws.active)
             work_margin = torch.where(accept, margin, work_margin)
             work_best = torch.where(accept[:, None, None, None], x_new, work_best)
-            done = work_margin <= 0
-            if bool(done.any()):
-                finished = rows[done]
-                x_best[finished] = work_best[done]
-                margin_min[finished] = work_margin[done]
-                keep = ~done
-                rows, work_x, work_best, work_labels = (
-                    rows[keep],
-                    work_x[keep],
-                    work_best[keep],
-                    work_labels[keep],
+            ws.retire(work_margin <= 0)
+            keep = ws.check((best_out, work_best), (margin_out, work_margin))
+            if keep is not None:
+                work_x, work_labels, work_keys, work_best, work_margin, work_loss = (
+                    t[keep]
+                    for t in (work_x, work_labels, work_keys, work_best, work_margin, work_loss)
                 )
-                work_margin, work_loss = work_margin[keep], work_loss[keep]
                 steps = tuple(t[keep] for t in steps)
-        x_best[rows] = work_best
-        margin_min[rows] = work_margin
-        return x_best, margin_min
+        ws.scatter(best_out, work_best)
+        ws.scatter(margin_out, work_margin)
+        return best_out[:m], margin_out[:m]
+
+    def _query(
+        self,
+        model: CountingModel,
+        ws: WorkingSet,
+        x_new: torch.Tensor,
+        x_best: torch.Tensor,
+        labels: torch.Tensor,
+        margin: torch.Tensor,
+        loss: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The margin and loss of the candidates of the active rows.
+
+        A candidate equal to its current point (late in a Linf run, when the small window
+        already holds the signs drawn) keeps the current point's margin and loss: querying it
+        would return them again. It is neither queried nor counted, which changes no result.
+        """
+        changed = (x_new != x_best).flatten(1).any(dim=1) & ws.active
+        if not ws.exact:
+            # Gathering the changed rows would wait for the device: query the whole batch.
+            with model.only(changed):
+                new_margin, new_loss = self._margin_and_loss(model, x_new, labels)
+            return torch.where(changed, new_margin, margin), torch.where(changed, new_loss, loss)
+        rows = changed.nonzero().squeeze(1)
+        if rows.numel() == changed.numel():
+            return self._margin_and_loss(model, x_new, labels)
+        margin, loss = margin.clone(), loss.clone()
+        if rows.numel() > 0:
+            margin[rows], loss[rows] = self._margin_and_loss(model, x_new[rows], labels[rows])
+        return margin, loss
 
     def _block(
         self,

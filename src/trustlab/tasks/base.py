@@ -5,6 +5,11 @@ from the spec's seed), how to **validate** a submitted file at once (so a bad fi
 before it is stored), and how to **score** an accepted file on the hidden public and private
 parts. Validation and scoring run in a limited child process (:mod:`trustlab.core.sandbox`).
 
+A kind whose tasks answer ``POST /api/v1/tasks/{task_id}/query`` also satisfies
+:class:`SupportsQueries`: it opens a :class:`Victim` that checks batches against its
+:class:`QueryRules` and returns an :class:`Answer`. The server relies only on this module's
+contract, never on one kind's module.
+
 A built task is a folder::
 
     <task_id>/
@@ -23,11 +28,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from trustlab.tasks.spec import TaskSpec
+from trustlab.core.errors import DataError
+from trustlab.tasks.spec import TaskSpec, parse_duration
+
+if TYPE_CHECKING:  # importing trustlab.tasks loads neither NumPy nor torch
+    import numpy as np
+    import torch
 
 ProgressFn = Callable[[str], None]
 
@@ -209,3 +219,231 @@ def write_manifest(paths: TaskPaths, spec: TaskSpec) -> dict[str, Any]:
 def read_manifest(paths: TaskPaths) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(paths.manifest.read_text())
     return data
+
+
+# --------------------------------------------------------------------------------------------
+# The query contract: what the server needs of a kind whose tasks answer queries
+
+MSG_BATCH_DTYPE = (
+    "The batch has dtype {dtype}; send real numbers (float32, float64 or integers), not {what}."
+)
+MSG_BATCH_SHAPE = (
+    "The batch has shape {shape}; this task takes shape (n, {expected}): one row per input, "
+    "each of shape {expected_tuple}."
+)
+MSG_BATCH_EMPTY = "The batch has no rows; send at least one input."
+MSG_BATCH_TOO_MANY = (
+    "The batch has {n} rows; this task answers at most {max_batch} rows per request. Split it "
+    "into smaller batches."
+)
+MSG_BATCH_NON_FINITE = "Row {row} holds {what}; every input value must be finite."
+MSG_BATCH_RANGE = (
+    "Row {row} holds the value {value:g}, outside this task's input range [{low:g}, {high:g}]; "
+    "clip the inputs to that range."
+)
+
+
+class RateLimit(BaseModel):
+    """At most ``requests`` requests and ``queries`` rows per ``window`` (fixed windows).
+
+    ``None`` means no limit; a spec may write ``window`` as a duration such as ``"1m"``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    requests: int | None = Field(default=None, ge=1)
+    queries: int | None = Field(default=None, ge=1)
+    window: float = Field(default=60.0, gt=0.0)
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _window(cls, value: Any) -> float:
+        return parse_duration(value)
+
+
+@dataclass(frozen=True)
+class QueryRules:
+    """What a task's query endpoint accepts, from the spec and the built task.
+
+    ``input_shape`` is the shape of one input row and ``input_range`` the closed range of its
+    values (None: any finite value); ``output`` is the answer's form (for model extraction
+    ``labels``, ``top-k``, ``probabilities`` or ``embeddings``) and ``output_dim`` the width of
+    one answer row; ``query_budget`` counts rows per team in all, ``max_batch`` rows per
+    request.
+    """
+
+    input_shape: tuple[int, ...]
+    input_range: tuple[float, float] | None
+    output: str
+    output_dim: int
+    query_budget: int
+    max_batch: int
+    rate_limit: RateLimit
+
+    @property
+    def max_rows(self) -> int:
+        """The most rows one request may carry (the batch limit and the window's row limit)."""
+        limit = self.rate_limit.queries
+        return self.max_batch if limit is None else min(self.max_batch, limit)
+
+    @property
+    def max_body_bytes(self) -> int:
+        """A generous cap on a request body: a full batch as JSON text, plus slack."""
+        features = math.prod(self.input_shape)
+        return 65_536 + self.max_rows * features * 32
+
+    def check_batch(self, batch: np.ndarray) -> np.ndarray:
+        """Check a batch of inputs and return it as C-contiguous float32.
+
+        Parameters
+        ----------
+        batch : numpy.ndarray, shape (n, *input_shape)
+            Real numbers (integers or floats), ``1 <= n <= max_rows``.
+
+        Raises
+        ------
+        DataError
+            If the batch is not real numbers, has the wrong shape, too many rows, or a value
+            that is not finite or lies outside the input range (the message names the row).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> rules = QueryRules(input_shape=(2,), input_range=(0.0, 1.0), output="labels",
+        ...                    output_dim=3, query_budget=10, max_batch=4, rate_limit=RateLimit())
+        >>> rules.check_batch(np.array([[0, 1], [1, 1]])).dtype
+        dtype('float32')
+        >>> rules.check_batch(np.array([[0.5, 2.0]]))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        trustlab.core.errors.DataError: Row 0 holds the value 2, outside ... [0, 1]; ...
+        """
+        import numpy as np
+
+        if batch.dtype == np.bool_ or not (
+            np.issubdtype(batch.dtype, np.integer) or np.issubdtype(batch.dtype, np.floating)
+        ):
+            what = "booleans" if batch.dtype == np.bool_ else f"values of kind {batch.dtype.kind!r}"
+            raise DataError(MSG_BATCH_DTYPE.format(dtype=batch.dtype, what=what))
+        expected = ", ".join(str(d) for d in self.input_shape)
+        if batch.ndim != 1 + len(self.input_shape) or tuple(batch.shape[1:]) != self.input_shape:
+            raise DataError(
+                MSG_BATCH_SHAPE.format(
+                    shape=tuple(batch.shape), expected=expected, expected_tuple=self.input_shape
+                )
+            )
+        n = batch.shape[0]
+        if n == 0:
+            raise DataError(MSG_BATCH_EMPTY)
+        if n > self.max_rows:
+            raise DataError(MSG_BATCH_TOO_MANY.format(n=n, max_batch=self.max_rows))
+        with np.errstate(over="ignore"):
+            values = np.ascontiguousarray(batch, dtype=np.float32)
+        flat = values.reshape(n, -1)
+        # A float64 value beyond float32's range becomes an infinity here, and is refused.
+        finite = np.isfinite(flat).all(axis=1)
+        if not finite.all():
+            row = int(np.argmin(finite))
+            what = "NaN" if np.isnan(flat[row]).any() else "an infinity"
+            raise DataError(MSG_BATCH_NON_FINITE.format(row=row, what=what))
+        if self.input_range is not None:
+            low, high = self.input_range
+            inside = ((flat >= low) & (flat <= high)).all(axis=1)
+            if not inside.all():
+                row = int(np.argmin(inside))
+                bad = flat[row][(flat[row] < low) | (flat[row] > high)][0]
+                raise DataError(MSG_BATCH_RANGE.format(row=row, value=bad, low=low, high=high))
+        return values
+
+    def to_json(self) -> dict[str, Any]:
+        """The rules as the query-status endpoint shows them."""
+        return {
+            "input_shape": list(self.input_shape),
+            "input_dtype": "float32",
+            "input_range": list(self.input_range) if self.input_range else None,
+            "output": self.output,
+            "output_dim": self.output_dim,
+            "query_budget": self.query_budget,
+            "max_batch": self.max_rows,
+            "rate_limit": self.rate_limit.model_dump(),
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The victim's answer to one batch.
+
+    ``outputs`` is what the team gets, ``(n,)`` int64 labels or ``(n, output_dim)`` float32;
+    ``labels`` holds the undefended victim's classes (for a detector), None for an encoder.
+    """
+
+    outputs: np.ndarray
+    labels: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a detector concluded about a team's query stream after one batch."""
+
+    flagged: bool
+    statistic: float | None
+    n_queries: int
+    reason: str
+
+
+class DetectorReport(Protocol):
+    """What a detector returns for one observed batch (fields as in :class:`Verdict`)."""
+
+    @property
+    def flagged(self) -> bool: ...
+
+    @property
+    def statistic(self) -> float | None: ...
+
+    @property
+    def n_queries(self) -> int: ...
+
+    @property
+    def reason(self) -> str: ...
+
+
+class Detector(Protocol):
+    """A detector that watches each team's query stream, with per-team state as JSON data."""
+
+    def observe(
+        self, *, inputs: torch.Tensor, client_id: str, labels: torch.Tensor
+    ) -> DetectorReport: ...
+
+    def state_dict(self, client_id: str) -> dict[str, Any]: ...
+
+    def load_state_dict(self, client_id: str, state: dict[str, Any]) -> None: ...
+
+
+class Victim(Protocol):
+    """A built task's victim as the query endpoint serves it.
+
+    Implementations are trusted (built by the staff) and thread-safe: the server calls
+    :meth:`answer` from several threads at once.
+    """
+
+    @property
+    def rules(self) -> QueryRules:
+        """What the endpoint accepts."""
+
+    @property
+    def detector_action(self) -> str | None:
+        """``flag``, ``refuse`` (a flagged team is refused), or None without a detector."""
+
+    def answer(self, x: np.ndarray, *, client_id: str) -> Answer:
+        """The answer to a batch checked with :meth:`QueryRules.check_batch`."""
+
+    def new_detector(self) -> Detector | None:
+        """A fresh detector (its state is loaded per team by the caller), or None."""
+
+
+@runtime_checkable
+class SupportsQueries(Protocol):
+    """A task kind whose tasks answer ``POST /api/v1/tasks/{task_id}/query``."""
+
+    def open_victim(self, spec: TaskSpec, *, paths: TaskPaths) -> Victim:
+        """The victim of a built task, loaded once per task and server process."""

@@ -15,7 +15,8 @@ then publishes:
     ``x``, ``y``: the rest of the data set, never seen by the target (for shadow or reference
     models).
 ``sample_submission.csv`` and ``README.md``
-    The submission format, filled with random scores.
+    The submission format, filled with random scores, and the rules
+    (``templates/membership-inference_readme.md.j2``).
 
 A submission is a CSV file ``id,score``: a header line, then every candidate id exactly once
 with a finite score, higher meaning "more likely a member". It is scored by the TPR at each of
@@ -51,6 +52,7 @@ from trustlab.tasks._training import (
 )
 from trustlab.tasks.base import ProgressFn, ScoreResult, TaskKind, TaskPaths
 from trustlab.tasks.model_submission import check_architecture_name
+from trustlab.tasks.readme import render_readme
 from trustlab.tasks.registry import register_kind
 from trustlab.tasks.spec import TaskSpec
 
@@ -387,34 +389,13 @@ def _readme(
     train_acc: float,
     test_acc: float,
 ) -> str:
-    fprs = ", ".join(f"{f:g}" for f in params.fprs)
-    deadline = spec.deadline.isoformat() if spec.deadline else "none"
-    return f"""# {spec.title}
-
-Task id: `{spec.id}` (kind `membership-inference`), deadline: {deadline}.
-
-{spec.description}
-
-A target model (`{params.architecture}`) was trained on a member subset of the `{spec.dataset}`
-data set. Its accuracy is {train_acc:.3f} on members and {test_acc:.3f} on non-members.
-Decide, for each candidate, how likely it was a member.
-
-Training recipe (the same for every task of this kind, so that shadow or reference models can
-copy it): {n_members} members, `trustlab.core.training.fit_classifier` with Adam, learning rate
-{params.lr:g}, batch size {params.batch_size}, weight decay {params.weight_decay:g}, {params.epochs}
-epochs, no data augmentation.
-
-## Files
-- `target.safetensors`: the target's weights; `trustlab.load_model("target.safetensors")`.
-- `candidates.npz`: `ids`, `x`, `y` ({params.n_candidates} candidates, of which
-  {params.n_candidate_members} are members).
-- `calibration.npz`: `x`, `y`, `member` ({params.n_calibration} labelled examples).
-- `population.npz`: `x`, `y` ({n_pop} examples the target never saw).
-- `sample_submission.csv`: the format, with random scores.
-
-## Submission
-A CSV file with the header `id,score` and one line per candidate id, each with a finite score;
-higher means more likely a member. Scored by the TPR at FPR {fprs} and the ROC AUC; the
-leaderboard shows `{spec.metric}` on the public part ({spec.public_fraction:.0%} of the
-candidates) until the deadline, on the private part after it.
-"""
+    """The task's README (``templates/membership-inference_readme.md.j2``)."""
+    context = {
+        "spec": spec,
+        "params": params,
+        "n_members": n_members,
+        "n_pop": n_pop,
+        "train_acc": train_acc,
+        "test_acc": test_acc,
+    }
+    return render_readme("membership-inference", context=context)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import torch
 
-from trustlab.extraction._checks import check_bool, check_float, check_int
+from trustlab.core.params import Boolean, Constraint, Real, Seed, validate_params
 from trustlab.extraction._hashing import stable_key, stable_normal
 from trustlab.extraction.defences.base import OutputDefence
+from trustlab.extraction.defences.registry import register_defence
 
 __all__ = ["AdditiveNoise"]
 
 
+@register_defence("noise")
 class AdditiveNoise(OutputDefence):
     """Add Gaussian noise to each output row; keep probability vectors valid.
 
@@ -36,7 +40,7 @@ class AdditiveNoise(OutputDefence):
     scale : float
         Standard deviation of the noise, > 0.
     seed : int, default=0
-        Secret seed of the noise, >= 0.
+        Secret seed of the noise, in [0, 2**32 - 1].
     probabilities : bool, default=True
         Clip and renormalise the noisy rows (for classifiers); ``False`` for embeddings.
 
@@ -52,19 +56,25 @@ class AdditiveNoise(OutputDefence):
     True
     """
 
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "scale": Real(low=0, closed="neither"),
+        "seed": Seed,
+        "probabilities": Boolean(),
+    }
+
     def __init__(self, *, scale: float, seed: int = 0, probabilities: bool = True) -> None:
         self.scale = scale
         self.seed = seed
         self.probabilities = probabilities
+        validate_params(self)
 
     @property
     def probabilities_only(self) -> bool:
-        return bool(self.probabilities)
+        return self.probabilities
 
-    def _check_params(self) -> None:
-        check_float(self.scale, name="scale", owner="AdditiveNoise", low=0.0)
-        check_int(self.seed, name="seed", owner="AdditiveNoise", low=0)
-        check_bool(self.probabilities, name="probabilities", owner="AdditiveNoise")
+    @property
+    def returns_probabilities(self) -> bool:
+        return self.probabilities
 
     def _defend(
         self, *, outputs: torch.Tensor, inputs: torch.Tensor, client_id: str
@@ -75,14 +85,14 @@ class AdditiveNoise(OutputDefence):
         noise = np.stack(
             [
                 stable_normal(
-                    stable_key("additive-noise", int(self.seed), client_id, row.tobytes()),
+                    stable_key("additive-noise", self.seed, client_id, row.tobytes()),
                     n_outputs,
                 )
                 for row in rows_np
             ]
         )
         values = outputs.detach().cpu().to(torch.float64)
-        noisy = values + float(self.scale) * torch.from_numpy(noise)
+        noisy = values + self.scale * torch.from_numpy(noise)
         if not self.probabilities:
             return noisy
         clipped = noisy.clamp_min(0.0)

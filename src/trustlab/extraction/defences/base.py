@@ -13,14 +13,21 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from trustlab.core.errors import DataError
+from trustlab.core.params import Constraint, parameter_constraints
 from trustlab.extraction._checks import check_client_id, check_outputs
 
-__all__ = ["MSG_INPUTS_TYPE", "DetectorVerdict", "OutputDefence", "QueryDetector"]
+__all__ = [
+    "MSG_INPUTS_TYPE",
+    "DetectorVerdict",
+    "OutputDefence",
+    "QueryDetector",
+    "declared_repr",
+]
 
 MSG_INPUTS_TYPE = (
     "{owner}: inputs must be a torch.Tensor of shape (n, ...) with one row per output row; "
@@ -28,24 +35,42 @@ MSG_INPUTS_TYPE = (
 )
 
 
+def declared_repr(obj: object) -> str:
+    """``Name(param=value, ...)`` over the parameters ``obj``'s class declares."""
+    names = parameter_constraints(type(obj))
+    fields = ", ".join(f"{name}={getattr(obj, name)!r}" for name in names)
+    return f"{type(obj).__name__}({fields})"
+
+
 class OutputDefence(abc.ABC):
     """Base class of defences that perturb a victim's outputs.
 
-    Subclasses store their hyperparameters in ``__init__`` (keyword-only, nothing checked
-    there) and implement :meth:`_defend`; :meth:`apply` checks the parameters and the batch
-    first, so a bad call raises before anything changes.
+    Subclasses declare their hyperparameters in ``_parameter_constraints``, store them in
+    ``__init__`` (keyword-only) and end it with
+    :func:`~trustlab.core.params.validate_params`, so a bad value fails at construction; they
+    implement :meth:`_defend`, and :meth:`apply` checks each batch before it is defended.
 
     Attributes
     ----------
     probabilities_only : bool
         ``True`` for defences that only make sense on probability vectors (they refuse values
         outside [0, 1]); ``False`` for those that also apply to embeddings.
+    returns_probabilities : bool
+        ``True`` if the answer to probability vectors is again probability vectors (rows in
+        [0, 1] summing to one).
     """
+
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {}
 
     @property
     def probabilities_only(self) -> bool:
         """Whether the defence applies only to probability vectors (not to embeddings)."""
         return True
+
+    @property
+    def returns_probabilities(self) -> bool:
+        """Whether probability vectors stay probability vectors (rows summing to one)."""
+        return False
 
     def apply(self, *, outputs: torch.Tensor, inputs: torch.Tensor, client_id: str) -> torch.Tensor:
         """Return the defended outputs of one batch.
@@ -68,14 +93,11 @@ class OutputDefence(abc.ABC):
 
         Raises
         ------
-        ConfigurationError
-            If a parameter of the defence is invalid.
         DataError
             If ``outputs`` is not a finite 2-D float tensor (in [0, 1] for probability-only
             defences), ``inputs`` has another number of rows, or ``client_id`` is not a
             non-empty str.
         """
-        self._check_params()
         owner = type(self).__name__
         if not isinstance(inputs, torch.Tensor) or inputs.dim() == 0:
             raise DataError(MSG_INPUTS_TYPE.format(owner=owner, what=type(inputs).__name__))
@@ -86,9 +108,6 @@ class OutputDefence(abc.ABC):
         defended = self._defend(outputs=outputs.detach(), inputs=inputs, client_id=client_id)
         return defended.to(device=outputs.device, dtype=outputs.dtype)
 
-    def _check_params(self) -> None:  # noqa: B027 - optional hook, no parameters by default
-        """Raise :class:`~trustlab.core.errors.ConfigurationError` on a bad parameter."""
-
     @abc.abstractmethod
     def _defend(
         self, *, outputs: torch.Tensor, inputs: torch.Tensor, client_id: str
@@ -96,8 +115,7 @@ class OutputDefence(abc.ABC):
         """Defend a checked batch; parameters are valid when this is called."""
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={value!r}" for name, value in vars(self).items())
-        return f"{type(self).__name__}({fields})"
+        return declared_repr(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,8 +146,11 @@ class QueryDetector(abc.ABC):
 
     A detector keeps separate state per ``client_id``. The state can be exported as plain
     JSON-serialisable data with :meth:`state_dict` and restored with :meth:`load_state_dict`,
-    so a server can keep it across restarts.
+    so a server can keep it across restarts. Hyperparameters are declared and checked at
+    construction, as for :class:`OutputDefence`.
     """
+
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {}
 
     @abc.abstractmethod
     def observe(
@@ -158,3 +179,6 @@ class QueryDetector(abc.ABC):
     @abc.abstractmethod
     def reset(self, client_id: str) -> None:
         """Forget everything about one client."""
+
+    def __repr__(self) -> str:
+        return declared_repr(self)

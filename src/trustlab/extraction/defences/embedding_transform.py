@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import torch
 
 from trustlab.core.errors import DataError
+from trustlab.core.params import Constraint, Integer, NonEmptyStr, Optional, validate_params
 from trustlab.core.typing import FloatArray
-from trustlab.extraction._checks import check_optional_int, check_str
 from trustlab.extraction._hashing import stable_key, stable_normal, stable_uniform
 from trustlab.extraction.defences.base import OutputDefence
+from trustlab.extraction.defences.registry import register_defence
 
 __all__ = ["ClientTransform", "EmbeddingTransform"]
 
@@ -47,6 +50,7 @@ class ClientTransform:
         return self.scale * embeddings.to(torch.float64) @ rotation + shift
 
 
+@register_defence("embedding-transform")
 class EmbeddingTransform(OutputDefence):
     """Show each client the victim's embeddings through its own secret affine isometry.
 
@@ -88,30 +92,30 @@ class EmbeddingTransform(OutputDefence):
     False
     """
 
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "secret": NonEmptyStr(),
+        "dim": Optional(Integer(low=1)),
+    }
+
     def __init__(self, *, secret: str, dim: int | None = None) -> None:
         self.secret = secret
         self.dim = dim
+        validate_params(self)
+        self._cache: dict[tuple[str, str, int, int], ClientTransform] = {}
 
     @property
     def probabilities_only(self) -> bool:
         return False
 
-    def _check_params(self) -> None:
-        check_str(self.secret, name="secret", owner="EmbeddingTransform")
-        check_optional_int(self.dim, name="dim", owner="EmbeddingTransform")
-
     def transform_for(self, *, client_id: str, d: int) -> ClientTransform:
         """The map applied to ``client_id``'s embeddings of dimension ``d``."""
-        self._check_params()
-        dim = d if self.dim is None else int(self.dim)
+        dim = d if self.dim is None else self.dim
         if dim < d:
             raise DataError(MSG_DIM_TOO_SMALL.format(dim=dim, d=d))
-        cache: dict[tuple[str, str, int, int], ClientTransform]
-        cache = self.__dict__.setdefault("_cache", {})
         key = (self.secret, client_id, d, dim)
-        if key not in cache:
-            cache[key] = _make_transform(self.secret, client_id, d, dim)
-        return cache[key]
+        if key not in self._cache:
+            self._cache[key] = _make_transform(self.secret, client_id, d, dim)
+        return self._cache[key]
 
     def _defend(
         self, *, outputs: torch.Tensor, inputs: torch.Tensor, client_id: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -12,9 +12,11 @@ from scipy import stats
 
 from trustlab.core.checks import as_input_tensor, as_label_tensor, check_same_length
 from trustlab.core.errors import DataError
+from trustlab.core.params import Constraint, Integer, Real, validate_params
 from trustlab.core.typing import FloatArray
-from trustlab.extraction._checks import check_client_id, check_float, check_int
+from trustlab.extraction._checks import check_client_id
 from trustlab.extraction.defences.base import DetectorVerdict, QueryDetector
+from trustlab.extraction.defences.registry import register_detector
 
 __all__ = ["PRADA"]
 
@@ -62,6 +64,7 @@ class _ClientState:
         self.n_features: int | None = None
 
 
+@register_detector("prada")
 class PRADA(QueryDetector):
     """Flag clients whose query distances stop looking normally distributed (Juuti et al.).
 
@@ -115,17 +118,16 @@ class PRADA(QueryDetector):
     60
     """
 
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "threshold": Real(low=0, high=1, closed="right"),
+        "min_queries": Integer(low=3),
+    }
+
     def __init__(self, *, threshold: float = 0.9, min_queries: int = 100) -> None:
         self.threshold = threshold
         self.min_queries = min_queries
-
-    def _check_params(self) -> None:
-        check_float(self.threshold, name="threshold", owner="PRADA", low=0.0, high=1.0)
-        check_int(self.min_queries, name="min_queries", owner="PRADA", low=3)
-
-    def _clients(self) -> dict[str, _ClientState]:
-        clients: dict[str, _ClientState] = self.__dict__.setdefault("clients_", {})
-        return clients
+        validate_params(self)
+        self._clients: dict[str, _ClientState] = {}
 
     def observe(
         self, *, inputs: torch.Tensor, client_id: str, labels: torch.Tensor
@@ -149,14 +151,11 @@ class PRADA(QueryDetector):
 
         Raises
         ------
-        ConfigurationError
-            If ``threshold`` or ``min_queries`` is invalid.
         DataError
             If ``inputs`` is empty or not finite, ``labels`` is not 1-D integers of the same
             length, or the number of values per query differs from the client's earlier
             queries. Nothing is recorded then.
         """
-        self._check_params()
         client_id = check_client_id(client_id, owner="PRADA")
         queries = as_input_tensor(inputs)
         classes = as_label_tensor(labels)
@@ -164,13 +163,13 @@ class PRADA(QueryDetector):
             first="inputs", n_first=queries.shape[0], second="labels", n_second=len(classes)
         )
         flat = queries.detach().cpu().reshape(queries.shape[0], -1).to(torch.float64).numpy()
-        state = self._clients().get(client_id)
+        state = self._clients.get(client_id)
         if state is not None and state.n_features not in (None, flat.shape[1]):
             raise DataError(
                 MSG_FEATURES.format(client=client_id, got=flat.shape[1], expected=state.n_features)
             )
         if state is None:
-            state = self._clients().setdefault(client_id, _ClientState())
+            state = self._clients.setdefault(client_id, _ClientState())
         state.n_features = flat.shape[1]
         for query, label in zip(flat, classes.tolist(), strict=True):
             class_state = state.classes.get(label)
@@ -183,8 +182,7 @@ class PRADA(QueryDetector):
 
     def verdict(self, client_id: str) -> DetectorVerdict:
         """The verdict on ``client_id`` from the queries seen so far (none: not flagged)."""
-        self._check_params()
-        state = self._clients().get(client_id)
+        state = self._clients.get(client_id)
         return self._verdict(state if state is not None else _ClientState())
 
     def _verdict(self, state: _ClientState) -> DetectorVerdict:
@@ -198,8 +196,8 @@ class PRADA(QueryDetector):
         if distances.size:
             spread = distances.std()
             distances = distances[np.abs(distances - distances.mean()) <= OUTLIER_STDS * spread]
-        threshold = float(self.threshold)
-        if distances.size < int(self.min_queries):
+        threshold = self.threshold
+        if distances.size < self.min_queries:
             reason = (
                 f"Too few distances to test ({distances.size} of the {self.min_queries} needed)."
             )
@@ -227,7 +225,7 @@ class PRADA(QueryDetector):
         An unseen client gives the state of a fresh client. Floats round-trip exactly through
         :func:`json.dumps` and :func:`json.loads`.
         """
-        state = self._clients().get(client_id, _ClientState())
+        state = self._clients.get(client_id, _ClientState())
         return {
             "version": STATE_VERSION,
             "n_queries": state.n_queries,
@@ -251,11 +249,11 @@ class PRADA(QueryDetector):
         """
         client_id = check_client_id(client_id, owner="PRADA")
         restored = _parse_state(client_id, state)
-        self._clients()[client_id] = restored
+        self._clients[client_id] = restored
 
     def reset(self, client_id: str) -> None:
         """Forget everything about ``client_id``."""
-        self._clients().pop(client_id, None)
+        self._clients.pop(client_id, None)
 
 
 def _parse_state(client_id: str, state: Any) -> _ClientState:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
-from trustlab.extraction._checks import check_float
+from trustlab.core.params import Constraint, Real, validate_params
 from trustlab.extraction.defences.base import OutputDefence
+from trustlab.extraction.defences.registry import register_defence
 
 __all__ = ["ReverseSigmoid"]
 
@@ -15,6 +18,7 @@ EPS = 1e-9
 TIE_MARGIN = 1e-6
 
 
+@register_defence("reverse-sigmoid")
 class ReverseSigmoid(OutputDefence):
     """Deceptive perturbation of probabilities that keeps the top-1 label (Lee et al., 2019).
 
@@ -60,13 +64,19 @@ class ReverseSigmoid(OutputDefence):
     (0, True)
     """
 
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "beta": Real(low=0, closed="neither"),
+        "gamma": Real(low=0, closed="neither"),
+    }
+
     def __init__(self, *, beta: float, gamma: float) -> None:
         self.beta = beta
         self.gamma = gamma
+        validate_params(self)
 
-    def _check_params(self) -> None:
-        check_float(self.beta, name="beta", owner="ReverseSigmoid", low=0.0)
-        check_float(self.gamma, name="gamma", owner="ReverseSigmoid", low=0.0)
+    @property
+    def returns_probabilities(self) -> bool:
+        return True
 
     def _defend(
         self, *, outputs: torch.Tensor, inputs: torch.Tensor, client_id: str
@@ -74,7 +84,7 @@ class ReverseSigmoid(OutputDefence):
         probs = outputs.detach().cpu().to(torch.float64)
         clipped = probs.clamp(EPS, 1.0 - EPS)
         logit = torch.log(clipped) - torch.log1p(-clipped)
-        perturbation = float(self.beta) * (torch.sigmoid(float(self.gamma) * logit) - 0.5)
+        perturbation = self.beta * (torch.sigmoid(self.gamma * logit) - 0.5)
         perturbed = (probs - perturbation).clamp(0.0, 1.0)
         total = perturbed.sum(dim=1, keepdim=True)
         label = probs.argmax(dim=1)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
-from trustlab.extraction._checks import check_int
+from trustlab.core.params import Constraint, Integer, validate_params
 from trustlab.extraction.defences.base import OutputDefence
+from trustlab.extraction.defences.registry import register_defence
 
 __all__ = ["Rounding"]
 
 
+@register_defence("rounding")
 class Rounding(OutputDefence):
     """Round every output value to a fixed number of decimals.
 
@@ -41,17 +45,17 @@ class Rounding(OutputDefence):
     tensor([[0.1000, 0.9000]])
     """
 
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {"decimals": Integer(low=0)}
+
+    def __init__(self, *, decimals: int = 2) -> None:
+        self.decimals = decimals
+        validate_params(self)
+
     @property
     def probabilities_only(self) -> bool:
         return False
 
-    def __init__(self, *, decimals: int = 2) -> None:
-        self.decimals = decimals
-
-    def _check_params(self) -> None:
-        check_int(self.decimals, name="decimals", owner="Rounding", low=0)
-
     def _defend(
         self, *, outputs: torch.Tensor, inputs: torch.Tensor, client_id: str
     ) -> torch.Tensor:
-        return torch.round(outputs.to(torch.float64), decimals=int(self.decimals))
+        return torch.round(outputs.to(torch.float64), decimals=self.decimals)

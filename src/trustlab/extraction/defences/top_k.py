@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
-from trustlab.extraction._checks import check_bool, check_int
+from trustlab.core.params import Boolean, Constraint, Integer, validate_params
 from trustlab.extraction.defences.base import OutputDefence
+from trustlab.extraction.defences.registry import register_defence
 
 __all__ = ["TopK"]
 
 
+@register_defence("top-k")
 class TopK(OutputDefence):
     """Return only the ``k`` largest probabilities of each row; zero the others.
 
@@ -46,18 +50,24 @@ class TopK(OutputDefence):
     tensor([[0.0000, 0.6000, 0.3000]])
     """
 
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "k": Integer(low=1),
+        "renormalise": Boolean(),
+    }
+
     def __init__(self, *, k: int = 1, renormalise: bool = False) -> None:
         self.k = k
         self.renormalise = renormalise
+        validate_params(self)
 
-    def _check_params(self) -> None:
-        check_int(self.k, name="k", owner="TopK")
-        check_bool(self.renormalise, name="renormalise", owner="TopK")
+    @property
+    def returns_probabilities(self) -> bool:
+        return self.renormalise
 
     def _defend(
         self, *, outputs: torch.Tensor, inputs: torch.Tensor, client_id: str
     ) -> torch.Tensor:
-        k = min(int(self.k), outputs.shape[1])
+        k = min(self.k, outputs.shape[1])
         # A stable descending sort puts the lower index first among equal values.
         order = torch.sort(outputs, dim=1, descending=True, stable=True).indices[:, :k]
         keep = torch.zeros_like(outputs, dtype=torch.bool).scatter_(1, order, True)

@@ -1,7 +1,8 @@
 """Adversarial training: PGD adversarial training, TRADES and fast (FGSM) adversarial training.
 
-Each method trains a classifier in place with ``fit(*, model, x, y, progress=None)`` and
-returns a :class:`TrainingReport`.
+Each method trains a classifier in place with ``fit(*, model, x, y, progress=None)``, which
+returns the trainer with a :class:`TrainingReport` of the run in ``report_``. The methods are
+registered by name in :data:`trustlab.robustness.TRAINERS`.
 """
 
 from trustlab.robustness.training.adversarial_training import PGDAdversarialTraining

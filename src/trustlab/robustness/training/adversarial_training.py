@@ -8,19 +8,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trustlab.robustness.base import Norm, check_bool, check_int, positive_or_default
+from trustlab.core.params import Boolean, Constraint, Optional
+from trustlab.robustness._params import AT_LEAST_ONE, POSITIVE, store_params
+from trustlab.robustness.norms import Norm
+from trustlab.robustness.registry import register_trainer
 from trustlab.robustness.training.base import AdversarialTrainer
 
 __all__ = ["PGDAdversarialTraining"]
-
-MSG_RANDOM_START = (
-    "The 'random_start' parameter of PGDAdversarialTraining must be a bool. Got {value!r} instead."
-)
 
 #: Madry et al.'s step size rule, 2.5 * eps / steps.
 STEP_SIZE_FACTOR = 2.5
 
 
+@register_trainer
 class PGDAdversarialTraining(AdversarialTrainer):
     """Train on PGD adversarial examples: min over weights of max over the ball of the loss.
 
@@ -64,13 +64,22 @@ class PGDAdversarialTraining(AdversarialTrainer):
     >>> _ = torch.manual_seed(0)
     >>> model = build_model("mlp", arguments={"in_features": 4, "num_classes": 2})
     >>> x, y = torch.rand(32, 4), torch.randint(0, 2, (32,))
-    >>> report = PGDAdversarialTraining(eps=0.1, steps=3, epochs=2).fit(model=model, x=x, y=y)
-    >>> report.epochs_run
+    >>> trainer = PGDAdversarialTraining(eps=0.1, steps=3, epochs=2).fit(model=model, x=x, y=y)
+    >>> trainer.report_.epochs_run
     2
     """
 
     name: ClassVar[str] = "pgd-at"
     norms: ClassVar[tuple[Norm, ...]] = (Norm.LINF, Norm.L2)
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "steps": AT_LEAST_ONE,
+        "step_size": Optional(POSITIVE),
+        "random_start": Boolean(),
+    }
+
+    steps: int
+    step_size: float
+    random_start: bool
 
     def __init__(
         self,
@@ -88,8 +97,8 @@ class PGDAdversarialTraining(AdversarialTrainer):
         bounds: tuple[float, float] = (0.0, 1.0),
         seed: int = 0,
     ) -> None:
-        owner = type(self).__name__
-        self._init_common(
+        store_params(self, steps=steps, step_size=step_size, random_start=random_start)
+        super().__init__(
             norm=norm,
             eps=eps,
             epochs=epochs,
@@ -100,14 +109,8 @@ class PGDAdversarialTraining(AdversarialTrainer):
             bounds=bounds,
             seed=seed,
         )
-        self.steps = check_int(steps, name="steps", owner=owner)
-        self.step_size = positive_or_default(
-            step_size,
-            default=STEP_SIZE_FACTOR * self.eps / self.steps,
-            name="step_size",
-            owner=owner,
-        )
-        self.random_start = check_bool(random_start, message=MSG_RANDOM_START, owner=owner)
+        if self.step_size is None:
+            self.step_size = STEP_SIZE_FACTOR * self.eps / self.steps
 
     def _loss(
         self,

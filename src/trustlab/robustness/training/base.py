@@ -5,12 +5,12 @@ with labels ``y`` of shape (n,), one mini-batch at a time, where each step first
 perturbed inputs inside the threat model's ball (the inner maximisation) and then takes one
 optimiser step on the method's loss (the outer minimisation).
 
-Reproducibility follows :func:`trustlab.core.training.fit_classifier`: the order of the examples
-comes from a ``torch.Generator`` seeded with ``seed``; the model's own randomness (dropout) from
-torch's global generator, seeded inside a fork that restores the caller's random state; the
-random starts of the inner maximisation from :class:`~trustlab.robustness.base.ExampleRandom`
-keyed by ``(seed, example index, epoch)``. The same initial weights, data and arguments give
-the same weights on the CPU.
+Every method runs through :func:`trustlab.core.training.train`, with the method's loss as the
+loss hook: the order of the examples comes from a ``torch.Generator`` seeded with ``seed``; the
+model's own randomness (dropout) from torch's global generator, seeded inside a fork that
+restores the caller's random state; the random starts of the inner maximisation from
+:class:`~trustlab.robustness._random.ExampleRandom` keyed by ``(seed, example index, epoch)``.
+The same initial weights, data and arguments give the same weights on the CPU.
 
 The inner maximisation is a private, tight loop (:func:`inner_pgd`) rather than
 :class:`~trustlab.robustness.pgd.PGD`: training needs the model left in its training mode, no
@@ -21,57 +21,43 @@ one of the attack's.
 from __future__ import annotations
 
 import abc
-import contextlib
-import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from trustlab.core.checks import (
-    as_input_tensor,
-    as_label_tensor,
     check_labels_in_range,
-    check_same_length,
     model_device_and_dtype,
 )
-from trustlab.core.errors import ConfigurationError, DataError
-from trustlab.core.training import OPTIMIZERS
+from trustlab.core.errors import DataError
+from trustlab.core.optim import optimizer_constraint
+from trustlab.core.params import Constraint, validate_params
+from trustlab.core.training import Step, model_mode, train
 from trustlab.core.typing import ArrayLike
-from trustlab.robustness.base import (
-    ExampleRandom,
-    Norm,
-    check_bounds,
-    check_int,
-    check_non_negative,
-    check_positive,
-    eval_mode,
-    flat,
-    normalize,
-    project,
+from trustlab.robustness._inputs import check_in_bounds, inputs_and_labels
+from trustlab.robustness._params import (
+    AT_LEAST_ONE,
+    NON_NEGATIVE,
+    POSITIVE,
+    ThreatModelParams,
+    store_params,
 )
+from trustlab.robustness._random import ExampleRandom
+from trustlab.robustness.norms import Norm, flat, normalize, project
 
 ProgressFn = Callable[[int, float], None]
 """Called as ``progress(epoch, mean_loss)`` after each epoch (epochs count from 1)."""
 
-MSG_OPTIMIZER = "The 'optimizer' parameter of {owner} must be one of {allowed}. Got {value!r}."
-MSG_OUT_OF_BOUNDS = (
-    "x holds values outside the valid input range {bounds}: example {index} has {value:.6g}. "
-    "Scale inputs to the range (e.g. divide pixels by 255) or pass bounds=(low, high)."
-)
 MSG_LOGITS = (
     "The model must return logits of shape (batch, n_classes); got {shape} for a batch of {n}."
 )
-MSG_DIVERGED = (
-    "The training loss of {owner} became {loss} in epoch {epoch}; lower the learning rate "
-    "(lr={lr})."
-)
 MSG_TOO_FEW = "{owner} needs at least {needed} training examples; got {n}."
 
-SGD_MOMENTUM = 0.9
+TrainerT = TypeVar("TrainerT", bound="AdversarialTrainer")
 
 
 @dataclass(frozen=True)
@@ -163,37 +149,26 @@ def inner_pgd(
     return x_adv.detach()
 
 
-@contextlib.contextmanager
-def _seeded(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed torch's global generators inside a fork that restores them on exit."""
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
-
-
-@contextlib.contextmanager
-def _train_mode(model: nn.Module) -> Iterator[None]:
-    modes = [(module, module.training) for module in model.modules()]
-    model.train()
-    try:
-        yield
-    finally:
-        for module, training in modes:
-            module.training = training
-
-
-class AdversarialTrainer(abc.ABC):
+class AdversarialTrainer(ThreatModelParams, abc.ABC):
     """Base class of adversarial training methods.
 
-    Subclasses set ``name`` and ``norms``, store their hyperparameters in a keyword-only
-    ``__init__`` (calling :meth:`_init_common`), and implement :meth:`_loss` for one batch.
-    :meth:`fit` does the rest: input checks, the seeded loop over shuffled mini-batches, the
-    optimiser, and the report, also kept as ``report_``.
+    Subclasses set ``name`` and ``norms``, declare their own hyperparameters in
+    ``_parameter_constraints``, store them in a keyword-only ``__init__`` and then call this
+    ``__init__`` with the shared ones (it ends with
+    :func:`~trustlab.core.params.validate_params`), and implement :meth:`_loss` for one batch.
+    :meth:`fit` does the rest: input checks, the seeded loop over shuffled mini-batches
+    (:func:`trustlab.core.training.train`), the optimiser, and the report, kept as ``report_``.
     """
 
     name: ClassVar[str]
     norms: ClassVar[tuple[Norm, ...]] = (Norm.LINF, Norm.L2)
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "epochs": AT_LEAST_ONE,
+        "lr": POSITIVE,
+        "batch_size": AT_LEAST_ONE,
+        "optimizer": optimizer_constraint,
+        "weight_decay": NON_NEGATIVE,
+    }
 
     norm: Norm
     eps: float
@@ -206,7 +181,7 @@ class AdversarialTrainer(abc.ABC):
     seed: int
     report_: TrainingReport
 
-    def _init_common(
+    def __init__(
         self,
         *,
         norm: Norm | str,
@@ -219,31 +194,29 @@ class AdversarialTrainer(abc.ABC):
         bounds: tuple[float, float],
         seed: int,
     ) -> None:
-        owner = type(self).__name__
-        self.norm = Norm.parse(norm, owner=owner, allowed=self.norms)
-        self.eps = check_positive(eps, name="eps", owner=owner)
-        self.epochs = check_int(epochs, name="epochs", owner=owner)
-        self.lr = check_positive(lr, name="lr", owner=owner)
-        self.batch_size = check_int(batch_size, name="batch_size", owner=owner)
-        if optimizer not in OPTIMIZERS:
-            allowed = ", ".join(repr(name) for name in OPTIMIZERS)
-            raise ConfigurationError(
-                MSG_OPTIMIZER.format(owner=owner, allowed=allowed, value=optimizer)
-            )
-        self.optimizer = optimizer
-        self.weight_decay = check_non_negative(weight_decay, name="weight_decay", owner=owner)
-        self.bounds = check_bounds(bounds, owner=owner)
-        self.seed = check_int(seed, name="seed", owner=owner, low=0)
+        store_params(
+            self,
+            norm=norm,
+            eps=eps,
+            epochs=epochs,
+            lr=lr,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            weight_decay=weight_decay,
+            bounds=bounds,
+            seed=seed,
+        )
+        validate_params(self)
 
     def fit(
-        self,
+        self: TrainerT,
         *,
         model: nn.Module,
         x: ArrayLike,
         y: ArrayLike,
         progress: ProgressFn | None = None,
-    ) -> TrainingReport:
-        """Train ``model`` in place; return (and keep as ``report_``) what the run did.
+    ) -> TrainerT:
+        """Train ``model`` in place; keep what the run did as ``report_``.
 
         Parameters
         ----------
@@ -257,6 +230,11 @@ class AdversarialTrainer(abc.ABC):
         progress : callable, optional
             Called as ``progress(epoch, mean_loss)`` after each epoch.
 
+        Returns
+        -------
+        self
+            The trainer, with the :class:`TrainingReport` of the run in ``report_``.
+
         Raises
         ------
         DataError
@@ -266,64 +244,57 @@ class AdversarialTrainer(abc.ABC):
             If the loss becomes NaN or infinite (the learning rate is too high).
         """
         owner = type(self).__name__
-        x_t = as_input_tensor(x)
-        x_t = x_t.float() if not x_t.is_floating_point() else x_t
-        y_t = as_label_tensor(y)
-        check_same_length(first="x", n_first=x_t.shape[0], second="y", n_second=y_t.shape[0])
-        self._check_range(x_t)
+        x_t, y_t = inputs_and_labels(x, y)
+        check_in_bounds(x_t, self.bounds)
         device, dtype = model_device_and_dtype(model)
         x_t = x_t.to(dtype)
         report = TrainingReport()
-        with _seeded(self.seed, device), _train_mode(model):
-            train_rows = self._prepare(model=model, x=x_t, y=y_t, device=device)
-            n = int(train_rows.shape[0])
-            if n < 1:
-                raise DataError(MSG_TOO_FEW.format(owner=owner, needed=1, n=n))
-            params = [p for p in model.parameters() if p.requires_grad]
-            opt = _make_optimizer(
-                self.optimizer, params, lr=self.lr, weight_decay=self.weight_decay
+
+        def loss(step: Step) -> torch.Tensor:
+            xb, yb = step.batch["x"], step.batch["y"]
+            if step.number == 0:
+                self._check_logits(model, xb, yb)
+                self._begin(model=model, report=report)
+            report.epochs_run = step.epoch
+            return self._loss(model=model, x=xb, y=yb, indices=step.index, epoch=step.epoch)
+
+        def after_step(step: Step) -> bool:
+            report.steps = step.number + 1
+            return self._after_step(
+                model=model,
+                optimizer=step.optimizer,
+                report=report,
+                epoch=step.epoch,
+                end_of_epoch=step.end_of_epoch,
             )
-            generator = torch.Generator().manual_seed(self.seed)
-            self._begin(model=model, report=report)
-            for epoch in range(1, self.epochs + 1):
-                report.epochs_run = epoch
-                order = train_rows[torch.randperm(n, generator=generator)]
-                total, seen = 0.0, 0
-                for start in range(0, n, self.batch_size):
-                    rows = order[start : start + self.batch_size]
-                    xb = x_t[rows].to(device)
-                    yb = y_t[rows].to(device)
-                    if report.steps == 0:
-                        self._check_logits(model, xb, yb)
-                    loss = self._loss(model=model, x=xb, y=yb, indices=rows, epoch=epoch)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    report.steps += 1
-                    total += float(loss.detach()) * len(rows)
-                    seen += len(rows)
-                    end_of_epoch = start + self.batch_size >= n
-                    if self._after_step(
-                        model=model,
-                        optimizer=opt,
-                        report=report,
-                        epoch=epoch,
-                        end_of_epoch=end_of_epoch,
-                    ):
-                        report.stopped_early = not (end_of_epoch and epoch == self.epochs)
-                        break
-                mean_loss = total / seen
-                if not math.isfinite(mean_loss) and not report.overfitting_detected:
-                    raise ConfigurationError(
-                        MSG_DIVERGED.format(owner=owner, loss=mean_loss, epoch=epoch, lr=self.lr)
-                    )
-                report.losses.append(mean_loss)
-                if progress is not None:
-                    progress(epoch, mean_loss)
-                if report.stopped_early:
-                    break
+
+        def after_epoch(epoch: int, mean_loss: float) -> None:
+            report.losses.append(mean_loss)
+            if progress is not None:
+                progress(epoch, mean_loss)
+
+        rows = self._prepare(model=model, x=x_t, y=y_t, device=device)
+        # A guard that restores a checkpoint after the loss diverged stops the run, so the
+        # loop accepts that epoch's non-finite loss; any other divergence is an error.
+        history = train(
+            model,
+            data={"x": x_t, "y": y_t},
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            seed=self.seed,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            optimizer=self.optimizer,
+            loss=loss,
+            after_step=after_step,
+            after_epoch=after_epoch,
+            rows=rows,
+            owner=owner,
+        )
+        report.steps = history.steps
+        report.stopped_early = history.stopped_early
         self.report_ = report
-        return report
+        return self
 
     # ----------------------------------------------------------------------------------------
     # Hooks
@@ -428,31 +399,10 @@ class AdversarialTrainer(abc.ABC):
         low, high = self.bounds
         return torch.clamp(x + project(x_adv - x, norm=self.norm, eps=self.eps), low, high)
 
-    def _check_range(self, x: torch.Tensor) -> None:
-        low, high = self.bounds
-        rows = flat(x)
-        below = rows.amin(dim=1) < low
-        above = rows.amax(dim=1) > high
-        bad = below | above
-        if bool(bad.any()):
-            index = int(torch.argmax(bad.to(torch.uint8)))
-            value = float(rows[index].min()) if bool(below[index]) else float(rows[index].max())
-            raise DataError(MSG_OUT_OF_BOUNDS.format(bounds=self.bounds, index=index, value=value))
-
     def _check_logits(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
-        with eval_mode(model), torch.no_grad():
+        with model_mode(model, training=False), torch.no_grad():
             logits = model(x)
         if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or len(logits) != len(x):
             shape = tuple(getattr(logits, "shape", ()))
             raise DataError(MSG_LOGITS.format(shape=shape, n=len(x)))
         check_labels_in_range(y.cpu(), n_classes=int(logits.shape[1]))
-
-
-def _make_optimizer(
-    name: str, params: list[torch.nn.Parameter], *, lr: float, weight_decay: float
-) -> torch.optim.Optimizer:
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    return torch.optim.SGD(params, lr=lr, momentum=SGD_MOMENTUM, weight_decay=weight_decay)

@@ -8,8 +8,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trustlab.core.errors import ConfigurationError, DataError
-from trustlab.robustness.base import Norm, check_bool, check_int, eval_mode, positive_or_default
+from trustlab.core.errors import DataError
+from trustlab.core.params import Boolean, Constraint, Optional, Real
+from trustlab.core.training import model_mode
+from trustlab.robustness._params import AT_LEAST_ONE, POSITIVE, store_params
+from trustlab.robustness.norms import Norm
+from trustlab.robustness.registry import register_trainer
 from trustlab.robustness.training.base import (
     MSG_TOO_FEW,
     AdversarialTrainer,
@@ -19,18 +23,13 @@ from trustlab.robustness.training.base import (
 
 __all__ = ["FastAdversarialTraining"]
 
-MSG_MAX_DROP = (
-    "The 'max_drop' parameter of FastAdversarialTraining must be a float in (0, 1]. "
-    "Got {value!r} instead."
-)
-MSG_GUARD = "The 'guard' parameter of FastAdversarialTraining must be a bool. Got {value!r}."
-
 #: Wong et al.'s step size for the FGSM step: 1.25 * eps.
 ALPHA_FACTOR = 1.25
 #: Step size of the guard's PGD, as a fraction of eps (the reference: 2/255 at eps 8/255).
 GUARD_STEP_FACTOR = 0.25
 
 
+@register_trainer
 class FastAdversarialTraining(AdversarialTrainer):
     """FGSM adversarial training with a random start and a catastrophic-overfitting guard.
 
@@ -94,13 +93,28 @@ class FastAdversarialTraining(AdversarialTrainer):
     >>> model = build_model("mlp", arguments={"in_features": 4, "num_classes": 2})
     >>> x, y = torch.rand(64, 4), torch.randint(0, 2, (64,))
     >>> trainer = FastAdversarialTraining(eps=0.1, epochs=2, guard_size=16)
-    >>> report = trainer.fit(model=model, x=x, y=y)
+    >>> report = trainer.fit(model=model, x=x, y=y).report_
     >>> len(report.checks), report.overfitting_detected
     (3, False)
     """
 
     name: ClassVar[str] = "fast-at"
     norms: ClassVar[tuple[Norm, ...]] = (Norm.LINF,)
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "alpha": Optional(POSITIVE),
+        "guard": Boolean(),
+        "guard_size": AT_LEAST_ONE,
+        "check_every": Optional(AT_LEAST_ONE),
+        "guard_steps": AT_LEAST_ONE,
+        "max_drop": Real(low=0, high=1, closed="right"),
+    }
+
+    alpha: float
+    guard: bool
+    guard_size: int
+    check_every: int | None
+    guard_steps: int
+    max_drop: float
 
     def __init__(
         self,
@@ -121,8 +135,16 @@ class FastAdversarialTraining(AdversarialTrainer):
         bounds: tuple[float, float] = (0.0, 1.0),
         seed: int = 0,
     ) -> None:
-        owner = type(self).__name__
-        self._init_common(
+        store_params(
+            self,
+            alpha=alpha,
+            guard=guard,
+            guard_size=guard_size,
+            check_every=check_every,
+            guard_steps=guard_steps,
+            max_drop=max_drop,
+        )
+        super().__init__(
             norm=norm,
             eps=eps,
             epochs=epochs,
@@ -133,20 +155,8 @@ class FastAdversarialTraining(AdversarialTrainer):
             bounds=bounds,
             seed=seed,
         )
-        self.alpha = positive_or_default(
-            alpha, default=ALPHA_FACTOR * self.eps, name="alpha", owner=owner
-        )
-        self.guard = check_bool(guard, message=MSG_GUARD, owner=owner)
-        self.guard_size = check_int(guard_size, name="guard_size", owner=owner)
-        self.check_every = (
-            None if check_every is None else check_int(check_every, name="check_every", owner=owner)
-        )
-        self.guard_steps = check_int(guard_steps, name="guard_steps", owner=owner)
-        if isinstance(max_drop, bool) or not isinstance(max_drop, (int, float)):
-            raise ConfigurationError(MSG_MAX_DROP.format(value=max_drop))
-        if not 0.0 < float(max_drop) <= 1.0:
-            raise ConfigurationError(MSG_MAX_DROP.format(value=max_drop))
-        self.max_drop = float(max_drop)
+        if self.alpha is None:
+            self.alpha = ALPHA_FACTOR * self.eps
 
     # ----------------------------------------------------------------------------------------
 
@@ -238,7 +248,7 @@ class FastAdversarialTraining(AdversarialTrainer):
         """PGD and training-attack accuracy on the guard batch, in eval mode."""
         assert self._guard_x is not None and self._guard_y is not None
         x, y, keys = self._guard_x, self._guard_y, self._guard_keys
-        with eval_mode(model):
+        with model_mode(model, training=False):
             fgsm = self._fgsm(model, x, y, indices=keys, step=-step, alpha=self.alpha)
             pgd = self._ce_ascent(
                 model,

@@ -8,7 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from trustlab.robustness.base import Norm, check_int, check_non_negative, check_positive, eval_mode
+from trustlab.core.params import Constraint, Optional
+from trustlab.core.training import model_mode
+from trustlab.robustness._params import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, store_params
+from trustlab.robustness.norms import Norm
+from trustlab.robustness.registry import register_trainer
 from trustlab.robustness.training.base import AdversarialTrainer
 
 __all__ = ["TRADES"]
@@ -25,6 +29,7 @@ def _kl(adv_logits: torch.Tensor, clean_logits: torch.Tensor) -> torch.Tensor:
     )
 
 
+@register_trainer
 class TRADES(AdversarialTrainer):
     """TRADES: cross-entropy on clean inputs plus ``beta`` times a KL robustness term.
 
@@ -72,12 +77,21 @@ class TRADES(AdversarialTrainer):
     >>> _ = torch.manual_seed(0)
     >>> model = build_model("mlp", arguments={"in_features": 4, "num_classes": 2})
     >>> x, y = torch.rand(32, 4), torch.randint(0, 2, (32,))
-    >>> len(TRADES(eps=0.1, steps=3, epochs=2).fit(model=model, x=x, y=y).losses)
+    >>> len(TRADES(eps=0.1, steps=3, epochs=2).fit(model=model, x=x, y=y).report_.losses)
     2
     """
 
     name: ClassVar[str] = "trades"
     norms: ClassVar[tuple[Norm, ...]] = (Norm.LINF, Norm.L2)
+    _parameter_constraints: ClassVar[dict[str, Constraint]] = {
+        "beta": NON_NEGATIVE,
+        "steps": AT_LEAST_ONE,
+        "step_size": Optional(POSITIVE),
+    }
+
+    beta: float
+    steps: int
+    step_size: float
 
     def __init__(
         self,
@@ -95,8 +109,8 @@ class TRADES(AdversarialTrainer):
         bounds: tuple[float, float] = (0.0, 1.0),
         seed: int = 0,
     ) -> None:
-        owner = type(self).__name__
-        self._init_common(
+        store_params(self, beta=beta, steps=steps, step_size=step_size)
+        super().__init__(
             norm=norm,
             eps=eps,
             epochs=epochs,
@@ -107,11 +121,9 @@ class TRADES(AdversarialTrainer):
             bounds=bounds,
             seed=seed,
         )
-        self.beta = check_non_negative(beta, name="beta", owner=owner)
-        self.steps = check_int(steps, name="steps", owner=owner)
-        if step_size is None:
-            step_size = self.eps / 4 if self.norm is Norm.LINF else 2 * self.eps / self.steps
-        self.step_size = check_positive(step_size, name="step_size", owner=owner)
+        if self.step_size is None:
+            linf = self.norm is Norm.LINF
+            self.step_size = self.eps / 4 if linf else 2 * self.eps / self.steps
 
     def _loss(
         self,
@@ -126,7 +138,7 @@ class TRADES(AdversarialTrainer):
             indices=indices, step=epoch, shape=tuple(x.shape[1:]), device=x.device, dtype=x.dtype
         )
         start = self._clip(x + INIT_SCALE * noise, x)
-        with eval_mode(model):
+        with model_mode(model, training=False):
             with torch.no_grad():
                 target = model(x)
 

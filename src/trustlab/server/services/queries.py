@@ -25,7 +25,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
 import torch
@@ -39,7 +38,7 @@ from trustlab.server.db import write_session
 from trustlab.server.errors import ApiError
 from trustlab.server.models import QueryAccount, Team, utcnow
 from trustlab.server.services.tasks import ServedTask
-from trustlab.tasks.extraction import QueryRules, QueryVictim, SupportsQueries, Verdict
+from trustlab.tasks.base import QueryRules, SupportsQueries, Verdict, Victim
 
 log = logging.getLogger("trustlab.arena")
 
@@ -109,9 +108,9 @@ class VictimCache:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._victims: dict[str, tuple[object, QueryVictim]] = {}
+        self._victims: dict[str, tuple[object, Victim]] = {}
 
-    def get(self, task: ServedTask) -> QueryVictim:
+    def get(self, task: ServedTask) -> Victim:
         kind = task.built.kind
         if not isinstance(kind, SupportsQueries):
             raise ApiError(404, MSG_NOT_QUERYABLE.format(task_id=task.id, kind=kind.name))
@@ -387,7 +386,7 @@ def observe(
     *,
     task: ServedTask,
     team: Team,
-    victim: QueryVictim,
+    victim: Victim,
     inputs: np.ndarray,
     labels: np.ndarray,
 ) -> Verdict | None:
@@ -404,7 +403,7 @@ def observe(
         account = _locked_account(session, task_id=task.id, team_id=team.id)
         if account.detector_state:
             detector.load_state_dict(who, account.detector_state)
-        result: Any = detector.observe(
+        result = detector.observe(
             inputs=torch.from_numpy(inputs), client_id=who, labels=torch.from_numpy(labels)
         )
         account.detector_state = detector.state_dict(who)
