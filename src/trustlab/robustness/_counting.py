@@ -11,6 +11,29 @@ from torch import nn
 from trustlab.core.errors import DataError
 
 
+class _Tally:
+    """A count kept as a host integer plus, for counts taken from masks, a device tensor that
+    is read (one wait for the device) only when the total is asked for."""
+
+    __slots__ = ("done", "pending")
+
+    def __init__(self) -> None:
+        self.done = 0
+        self.pending: torch.Tensor | None = None
+
+    def add(self, count: int | torch.Tensor) -> None:
+        if isinstance(count, int):
+            self.done += count
+        else:
+            self.pending = count if self.pending is None else self.pending + count
+
+    def total(self) -> int:
+        if self.pending is not None:
+            self.done += int(self.pending)
+            self.pending = None
+        return self.done
+
+
 class CountingModel(nn.Module):
     """Wraps a classifier and counts forward and backward passes per example.
 
@@ -27,38 +50,29 @@ class CountingModel(nn.Module):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
-        self._forwards = 0
-        self._backwards = 0
-        self._pending_forwards: torch.Tensor | None = None
-        self._pending_backwards: torch.Tensor | None = None
-        self._mask: torch.Tensor | None = None
+        self._tallies = (_Tally(), _Tally())
+        self._masks: list[torch.Tensor | None] = [None]
 
     @property
     def forwards(self) -> int:
         """Forward passes so far, counted per example."""
-        if self._pending_forwards is not None:
-            self._forwards += int(self._pending_forwards)
-            self._pending_forwards = None
-        return self._forwards
+        return self._tallies[0].total()
 
     @property
     def backwards(self) -> int:
         """Backward passes so far, counted per example."""
-        if self._pending_backwards is not None:
-            self._backwards += int(self._pending_backwards)
-            self._pending_backwards = None
-        return self._backwards
+        return self._tallies[1].total()
 
     @contextmanager
     def only(self, active: torch.Tensor | None) -> Iterator[None]:
         """Count only the rows where ``active`` (bool, one per row of the batch) is true, in
         the forward passes of the block and the backward passes through their outputs
         (``None``: count every row)."""
-        previous, self._mask = self._mask, active
+        self._masks.append(active)
         try:
             yield
         finally:
-            self._mask = previous
+            self._masks.pop()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.model(x)
@@ -67,33 +81,18 @@ class CountingModel(nn.Module):
                 "The model must return a tensor of logits of shape (n_examples, n_classes); "
                 f"got {type(out).__name__}."
             )
-        mask = self._mask
-        if mask is None or mask.shape[0] != x.shape[0]:
-            rows = int(x.shape[0])
-            self._forwards += rows
-            if out.requires_grad:
-                out.register_hook(self._count_backward(rows))
-            return out
-        active = mask.sum()
-        self._pending_forwards = _add(self._pending_forwards, active)
+        mask = self._masks[-1]
+        rows: int | torch.Tensor = int(x.shape[0])
+        if mask is not None and mask.shape[0] == x.shape[0]:
+            rows = mask.sum()
+        self._tallies[0].add(rows)
         if out.requires_grad:
-            out.register_hook(self._count_backward_on_device(active))
+            out.register_hook(self._count_backward(rows))
         return out
 
-    def _count_backward(self, rows: int) -> Callable[[torch.Tensor], None]:
+    def _count_backward(self, rows: int | torch.Tensor) -> Callable[[torch.Tensor], None]:
         def hook(grad: torch.Tensor) -> None:
             del grad
-            self._backwards += rows
+            self._tallies[1].add(rows)
 
         return hook
-
-    def _count_backward_on_device(self, active: torch.Tensor) -> Callable[[torch.Tensor], None]:
-        def hook(grad: torch.Tensor) -> None:
-            del grad
-            self._pending_backwards = _add(self._pending_backwards, active)
-
-        return hook
-
-
-def _add(total: torch.Tensor | None, count: torch.Tensor) -> torch.Tensor:
-    return count if total is None else total + count

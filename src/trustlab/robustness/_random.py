@@ -43,6 +43,11 @@ def _mix32_int(x: int) -> int:
     return x ^ (x >> 16)
 
 
+def _target(indices: torch.Tensor, device: torch.device | str | None) -> torch.device:
+    """The device a draw is made on: ``device``, or by default that of ``indices``."""
+    return indices.device if device is None else torch.device(device)
+
+
 def _float_math_device(device: torch.device) -> torch.device:
     """Where the float64 transforms of a draw run: the target device, unless it lacks float64."""
     return torch.device("cpu") if device.type == "mps" else device
@@ -96,7 +101,7 @@ class ExampleRandom:
     ) -> torch.Tensor:
         """Uniform numbers in [0, 1), shape (len(indices), *shape), on ``device`` (default: that
         of ``indices``)."""
-        target = indices.device if device is None else torch.device(device)
+        target = _target(indices, device)
         bits = self._bits(indices, step, shape, target) >> (32 - _UNIFORM_BITS)
         # k / 2**24 is exact in float32 (and so in float64); a narrower dtype rounds it once.
         return bits.to(torch.float32).mul_(2.0**-_UNIFORM_BITS).to(dtype)
@@ -112,7 +117,7 @@ class ExampleRandom:
     ) -> torch.Tensor:
         """Standard normal numbers (Box-Muller), shape (len(indices), *shape), on ``device``
         (default: that of ``indices``)."""
-        target = indices.device if device is None else torch.device(device)
+        target = _target(indices, device)
         where = _float_math_device(target)
         u1 = self.uniform(
             indices=indices, step=2 * step, shape=shape, device=where, dtype=torch.float64
@@ -135,7 +140,7 @@ class ExampleRandom:
         """Integers in [0, high), shape (len(indices), *shape); ``high`` may be per example.
 
         On ``device`` (default: that of ``indices``)."""
-        target = indices.device if device is None else torch.device(device)
+        target = _target(indices, device)
         where = _float_math_device(target)
         u = self.uniform(indices=indices, step=step, shape=shape, device=where, dtype=torch.float64)
         high_t = torch.as_tensor(high, dtype=torch.float64, device=where)

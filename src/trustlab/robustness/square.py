@@ -93,9 +93,16 @@ def stripe_pattern(size: int) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=64)
-def _cached_pattern(size: int) -> torch.Tensor:
-    """:func:`stripe_pattern`, built once per size (the L2 steps reuse a few sizes)."""
-    return stripe_pattern(size)
+def _cached_pattern(size: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """:func:`stripe_pattern` on ``device``, built (and copied there) once per size: the L2
+    steps reuse a few sizes."""
+    return stripe_pattern(size).to(device=device, dtype=dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_sizes(sizes: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """The square sizes of a block of steps as a tensor on ``device``, copied there once."""
+    return torch.tensor(sizes, device=device)
 
 
 class _SquareBase(Attack):
@@ -208,15 +215,15 @@ class _SquareBase(Attack):
         """One run of at most ``n_queries`` queries per example; (x_best, margin)."""
         rng = ExampleRandom(seed=self.seed)
         base_step = restart * (self.n_queries + 1)
-        x_best = self._initial_point(x, indices, rng, base_step)
-        margin, loss = self._margin_and_loss(model, x_best, labels)
         # The working set: the examples not broken yet, compacted at its checks (see
         # :mod:`trustlab.robustness._working`), so a step gathers nothing and queries only
         # the examples still being attacked (and, on an accelerator, a few finished ones).
         m = x.shape[0]
         ws = WorkingSet(m, device=x.device)
         work_x, work_labels, work_keys = ws.gather(x), ws.gather(labels), ws.gather(indices)
-        work_best, work_margin, work_loss = ws.gather(x_best), ws.gather(margin), ws.gather(loss)
+        work_best = self._initial_point(work_x, work_keys, rng, base_step)
+        with model.only(ws.counted):
+            work_margin, work_loss = self._margin_and_loss(model, work_best, work_labels)
         # The result buffers, one row per row of the first batch.
         best_out, margin_out = work_best.clone(), work_margin.clone()
         ws.retire(work_margin <= 0)
@@ -310,13 +317,13 @@ class _SquareBase(Attack):
         if self.norm is Norm.L2:
             return (draws,)
         height, width = x.shape[2:]
-        sizes = [
+        sizes = tuple(
             self._square_size(
                 p_schedule(first + k, p_init=self.p_init, n_queries=self.n_queries), x, minimum=1
             )
             for k in range(_BLOCK)
-        ]
-        size = torch.tensor(sizes, device=x.device)
+        )
+        size = _cached_sizes(sizes, x.device)
         top = torch.floor(draws[:, :, 0] * (height - size)).long()
         left = torch.floor(draws[:, :, 1] * (width - size)).long()
         r = torch.arange(height, device=x.device)
@@ -350,7 +357,7 @@ class _SquareBase(Attack):
             return (x + self.eps * signs).clamp(low, high)
         size = max(height // 5, 1)
         offset = (height - 5 * size) // 2
-        pattern = _cached_pattern(size).to(device=x.device, dtype=x.dtype)
+        pattern = _cached_pattern(size, x.device, x.dtype)
         delta = torch.zeros_like(x)
         grid_rows, grid_cols = height // size, width // size
         # Per window: one sign per channel and the pattern's orientation, in one draw.
@@ -423,7 +430,7 @@ class _SquareBase(Attack):
         norm_image = _l2(delta)
         union = torch.maximum(_window_mask(top, left, size, x), _window_mask(top2, left2, size, x))
         norm_windows = _l2(delta * union)
-        pattern = _cached_pattern(size).to(device=x.device, dtype=x.dtype)
+        pattern = _cached_pattern(size, x.device, x.dtype)
         flips = draws[:, 4]
         oriented = torch.where((flips > 0.5)[:, None, None], pattern.T[None], pattern[None])
         signs = self._channel_signs(draws, x)

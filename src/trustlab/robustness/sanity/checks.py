@@ -281,9 +281,11 @@ def _noise(
     """Random noise of size ``eps``: a random corner of the Linf ball, else a random direction."""
     shape = tuple(like.shape[1:])
     if norm is Norm.LINF:
-        u = rng.uniform(indices=keys, step=draw, shape=shape, dtype=like.dtype)
+        u = rng.uniform(indices=keys, step=draw, shape=shape, dtype=like.dtype, device=like.device)
         return torch.where(u < 0.5, -eps, eps).to(like.dtype)
-    direction = rng.normal(indices=keys, step=draw, shape=shape, dtype=like.dtype)
+    direction = rng.normal(
+        indices=keys, step=draw, shape=shape, dtype=like.dtype, device=like.device
+    )
     size = per_example_norm(direction, norm).clamp_min(1e-12)
     return direction / expand_rows(size, like) * eps
 
