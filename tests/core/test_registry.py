@@ -52,5 +52,5 @@ def test_build_names_missing_options() -> None:
     registry: Registry[object] = Registry("data set")
     registry.add("cifar10", factory)
     assert registry.build("cifar10", {"root": "/data"}) == ("/data", "train")
-    with pytest.raises(ConfigurationError, match="data set 'cifar10' needs the option.*'root'"):
+    with pytest.raises(ConfigurationError, match=r"data set 'cifar10' needs the option.*'root'"):
         registry.build("cifar10", {"split": "test"})

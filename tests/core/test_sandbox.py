@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -10,7 +13,14 @@ import pytest
 import sandbox_targets as targets
 
 from trustlab.core.errors import SandboxError, SubmissionError, TrustlabError, WeightsError
-from trustlab.core.sandbox import MSG_CRASH, MSG_MEMORY, Limits, run_limited
+from trustlab.core.sandbox import (
+    MSG_CRASH,
+    MSG_MEMORY,
+    CpuLimitExceeded,
+    Limits,
+    WallClockExceeded,
+    run_limited,
+)
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="resource limits need POSIX")
 
@@ -81,19 +91,22 @@ def test_memory_within_the_limit_is_fine() -> None:
 
 def test_cpu_limit() -> None:
     limits = Limits(cpu_seconds=1, wall_seconds=30)
-    with pytest.raises(SandboxError, match="CPU") as info:
+    with pytest.raises(CpuLimitExceeded, match="CPU") as info:
         run_limited(targets.busy_loop, args=(20.0,), limits=limits, wait_interval=0.1)
     assert "1 s" in str(info.value)  # stopped by the CPU limit, not the 30 s wall clock
+    assert isinstance(info.value, SandboxError)
 
 
 def test_wall_clock_limit_stops_the_child(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
     limits = Limits(wall_seconds=1.0)
-    with pytest.raises(SandboxError, match="wall-clock") as info:
+    with pytest.raises(WallClockExceeded, match="wall-clock") as info:
         run_limited(
             targets.sleep_with_pid, args=(str(pid_file), 30.0), limits=limits, wait_interval=0.1
         )
     assert "1 s" in str(info.value)
+    # It slept: the CPU time it had used tells a starved or waiting job from a busy one.
+    assert info.value.cpu_seconds is not None and info.value.cpu_seconds < 0.9
     pid = int(pid_file.read_text())
     assert process_gone(pid)
 
@@ -145,3 +158,52 @@ def test_exception_from_on_wait_propagates_and_kills_the_child(tmp_path: Path) -
             wait_interval=0.1,
         )
     assert process_gone(int(pid_file.read_text()))
+
+
+def test_the_child_leads_its_own_process_group() -> None:
+    info = run_limited(targets.process_group)
+    assert info["pgid"] == info["pid"] != os.getpgid(0)
+
+
+def test_stopping_a_job_stops_what_it_started(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pids"
+    with pytest.raises(WallClockExceeded):
+        run_limited(
+            targets.sleep_with_child,
+            args=(str(pid_file), 30.0),
+            limits=Limits(wall_seconds=2.0),
+            wait_interval=0.1,
+        )
+    child, grandchild = (int(p) for p in pid_file.read_text().split())
+    assert process_gone(child) and process_gone(grandchild)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_the_child_dies_with_the_process_that_ran_it(tmp_path: Path) -> None:
+    """``kill -9`` of a worker must not leave its scoring child running."""
+    pid_file = tmp_path / "pid"
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(Path(targets.__file__).parent)!r})
+        import sandbox_targets
+        from trustlab.core.sandbox import Limits, run_limited
+        if __name__ == "__main__":
+            run_limited(sandbox_targets.sleep_with_pid, args=({str(pid_file)!r}, 60.0),
+                        limits=Limits(wall_seconds=120))
+        """
+    )
+    owner = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_file.exists() and pid_file.read_text()):
+            assert owner.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        child = int(pid_file.read_text())
+        assert not process_gone(child, timeout=0.5)
+        owner.kill()
+        owner.wait(timeout=10)
+        assert process_gone(child, timeout=10)
+    finally:
+        if owner.poll() is None:
+            owner.kill()

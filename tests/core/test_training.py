@@ -368,3 +368,27 @@ def test_a_hook_that_stops_the_run_owns_a_diverged_loss() -> None:
     )
     assert history.stopped_early and history.steps == 1
     assert len(seen) == 1 and seen[0] != seen[0]  # NaN handed to the hook, no error
+
+
+def test_a_model_that_cannot_run_on_x_gets_a_data_error() -> None:
+    model = build_model("mlp", arguments={"in_features": 3})
+    with pytest.raises(DataError, match=r"cannot run on inputs of shape \(n, 5\)"):
+        predict_logits(model, torch.zeros(4, 5))
+
+
+def test_poisson_sampling_draws_rows_independently_at_the_loaders_rate() -> None:
+    from trustlab.core.training import Step, train
+
+    model, x, y = _tiny()
+    sizes: list[int] = []
+
+    def step(info: Step) -> float:
+        sizes.append(len(info.index))
+        return 0.0
+
+    history = train(
+        model, data={"x": x}, epochs=50, batch_size=6, seed=0, step=step, sampling="poisson"
+    )
+    assert history.steps == 50 * 4  # ceil(20 / 6) steps an epoch
+    assert 4.0 < sum(sizes) / len(sizes) < 6.0  # 20 rows at rate 1/4: 5 rows on average
+    assert len(set(sizes)) > 3  # the batch size varies

@@ -1,4 +1,4 @@
-"""trustlab imports and serves on SQLite without its optional extras (psycopg)."""
+"""trustlab imports and serves on SQLite without its optional extras (psycopg, opacus)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ import importlib.abc, sys
 
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name.split(".")[0] in {"psycopg", "psycopg2", "psycopg_binary"}:
+        if name.split(".")[0] in {"psycopg", "psycopg2", "psycopg_binary", "opacus"}:
             raise ImportError(f"{name} is blocked for this test")
         return None
 
 sys.meta_path.insert(0, Block())
 import trustlab, trustlab.client, trustlab.cli, trustlab.privacy, trustlab.tasks
+import trustlab.privacy.audit, trustlab.privacy.dp
 from trustlab.server import Settings, create_app
 from trustlab.server.db import make_engine, upgrade
 upgrade(make_engine("sqlite://"))

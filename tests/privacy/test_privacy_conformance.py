@@ -3,7 +3,8 @@
 Each attack must: build with its defaults; refuse a bad value of every declared parameter at
 construction, with the one parameter message; give one finite score per example from ``infer``
 on a tiny model, the same as from ``infer_from_logits`` on that model's logits; and set no
-fitted attribute (ending in ``_``) before it is fitted or calibrated.
+fitted attribute (ending in ``_``) before it is fitted or calibrated. Attacks that need
+reference models or population data get a tiny set built once (``REQUIRED``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,45 @@ from torch import nn
 
 from trustlab.core.errors import ConfigurationError
 from trustlab.core.params import MSG_PARAM, parameter_constraints
-from trustlab.privacy import MEMBERSHIP_ATTACKS, LossThresholdAttack, MembershipInferenceAttack
+from trustlab.privacy import (
+    MEMBERSHIP_ATTACKS,
+    LossThresholdAttack,
+    MembershipInferenceAttack,
+    ReferenceModels,
+)
+
+ATTACKS = (
+    "calibrated_loss",
+    "label_only",
+    "lira",
+    "loss_threshold",
+    "rmia",
+    "shadow",
+)
+
+_generator = torch.Generator().manual_seed(0)
+POPULATION_X = torch.randn(20, 4, generator=_generator)
+POPULATION_Y = torch.randint(0, 3, (20,), generator=_generator)
+REFERENCE = ReferenceModels.train(
+    architecture="mlp",
+    arguments={"in_features": 4, "num_classes": 3, "hidden": [8]},
+    x=POPULATION_X,
+    y=POPULATION_Y,
+    n_models=2,
+    epochs=1,
+)
+#: Values for the arguments without a default, by name.
+REQUIRED = {
+    "reference": REFERENCE,
+    "population_x": POPULATION_X,
+    "population_y": POPULATION_Y,
+}
+
+
+def _required(name: str) -> dict[str, object]:
+    cls = MEMBERSHIP_ATTACKS.get(name)
+    parameters = inspect.signature(cls).parameters.values()
+    return {p.name: REQUIRED[p.name] for p in parameters if p.default is p.empty}
 
 
 class _Bad:
@@ -39,7 +78,7 @@ def _declared(name: str) -> list[tuple[str, str]]:
 
 
 def test_the_registry_holds_the_attacks() -> None:
-    assert "loss_threshold" in MEMBERSHIP_ATTACKS
+    assert set(ATTACKS) <= set(MEMBERSHIP_ATTACKS.names())
     assert MEMBERSHIP_ATTACKS.get("loss_threshold") is LossThresholdAttack
     for name in MEMBERSHIP_ATTACKS:
         assert issubclass(MEMBERSHIP_ATTACKS.get(name), MembershipInferenceAttack)
@@ -48,7 +87,7 @@ def test_the_registry_holds_the_attacks() -> None:
 @pytest.mark.parametrize("name", MEMBERSHIP_ATTACKS.names())
 def test_builds_with_defaults_and_keyword_only_arguments(name: str) -> None:
     cls = MEMBERSHIP_ATTACKS.get(name)
-    attack = MEMBERSHIP_ATTACKS.build(name)
+    attack = MEMBERSHIP_ATTACKS.build(name, _required(name))
     assert isinstance(attack, cls)
     for parameter in inspect.signature(cls).parameters.values():
         assert parameter.kind is inspect.Parameter.KEYWORD_ONLY
@@ -63,7 +102,7 @@ def test_bad_parameter_fails_at_construction(name: str, parameter: str) -> None:
     bad = _Bad()
     rule = parameter_constraints(cls)[parameter].rule
     with pytest.raises(ConfigurationError) as info:
-        cls(**{parameter: bad})
+        cls(**{**_required(name), parameter: bad})
     assert str(info.value) == MSG_PARAM.format(
         name=parameter, owner=cls.__name__, rule=rule, value=bad
     )
@@ -73,20 +112,34 @@ def test_bad_parameter_fails_at_construction(name: str, parameter: str) -> None:
 def test_infer_gives_one_finite_score_per_example(name: str) -> None:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
-    x, y = torch.randn(10, 4), torch.randint(0, 3, (10,))
-    attack = MEMBERSHIP_ATTACKS.build(name)
-    scores = attack.infer(model=model, x=x, y=y)
+    x, y = POPULATION_X[:10], POPULATION_Y[:10]
+    attack = MEMBERSHIP_ATTACKS.build(name, _required(name))
+    candidates = {}
+    if "candidate_index" in inspect.signature(attack.infer).parameters:
+        candidates["candidate_index"] = np.arange(10)
+    scores = attack.infer(model=model, x=x, y=y, **candidates)
     assert isinstance(scores, np.ndarray) and scores.shape == (10,)
     assert np.isfinite(scores).all()
+    # The same scores from logits computed outside: on every query the attack makes.
+    queries = attack.queries(x) if hasattr(attack, "queries") else x.unsqueeze(0)
+    extra: dict[str, object] = dict(candidates)
+    accepted = inspect.signature(attack.infer_from_logits).parameters
     with torch.no_grad():
-        logits = model(x)
-    np.testing.assert_allclose(attack.infer_from_logits(logits=logits, y=y), scores, rtol=1e-6)
+        logits = torch.stack([model(query) for query in queries]).squeeze(0)
+        if "reference_logits" in accepted:
+            extra["reference_logits"] = torch.stack(
+                [REFERENCE.logits(query) for query in queries], dim=1
+            )
+        if "population_logits" in accepted:
+            extra["population_logits"] = model(POPULATION_X)
+    from_logits = attack.infer_from_logits(logits=logits, y=y, **extra)
+    np.testing.assert_allclose(from_logits, scores, rtol=1e-6)
     assert _fitted(attack) == []
 
 
 @pytest.mark.parametrize("name", MEMBERSHIP_ATTACKS.names())
 def test_calibration_returns_self_and_sets_only_fitted_attributes(name: str) -> None:
-    attack = MEMBERSHIP_ATTACKS.build(name)
+    attack = MEMBERSHIP_ATTACKS.build(name, _required(name))
     if not hasattr(attack, "calibrate"):
         pytest.skip(f"{name} learns nothing")
     torch.manual_seed(0)

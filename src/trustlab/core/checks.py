@@ -38,6 +38,10 @@ MSG_LOGITS_SHAPE = (
 MSG_LOGITS_NON_FINITE = (
     "The model returned {what} for example {index}; the evaluation needs finite outputs."
 )
+MSG_MODEL_FAILED = (
+    "The model cannot run on inputs of shape (n, {shape}): {error}. Pass x in the shape the "
+    "model expects (e.g. (n, channels, height, width) for an image model)."
+)
 MSG_BATCH_SIZE = "The 'batch_size' parameter of {owner} must be an int >= 1. Got {value!r} instead."
 
 
@@ -140,6 +144,26 @@ def model_device_and_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]
     return device, dtype
 
 
+def run_model(model: nn.Module, batch: torch.Tensor) -> object:
+    """``model(batch)``, with a shape mismatch turned into a :class:`DataError` that says so.
+
+    A model that cannot run on the inputs raises a bare ``RuntimeError`` deep inside torch
+    ("mat1 and mat2 shapes cannot be multiplied"); this names the input shape instead. Running
+    out of memory is not a data problem and propagates unchanged.
+    """
+    try:
+        return model(batch)
+    except torch.OutOfMemoryError:
+        raise
+    except RuntimeError as err:
+        raise DataError(
+            MSG_MODEL_FAILED.format(
+                shape=", ".join(str(size) for size in batch.shape[1:]),
+                error=str(err).splitlines()[0],
+            )
+        ) from err
+
+
 def compute_logits(
     *, model: nn.Module, x: torch.Tensor, batch_size: int, require_finite: bool = True
 ) -> torch.Tensor:
@@ -174,7 +198,7 @@ def compute_logits(
                 batch = x[start : start + batch_size].to(device)
                 if batch.is_floating_point():
                     batch = batch.to(dtype)
-                output = model(batch)
+                output = run_model(model, batch)
                 if not isinstance(output, torch.Tensor):
                     raise DataError(
                         MSG_LOGITS_SHAPE.format(

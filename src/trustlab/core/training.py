@@ -43,7 +43,7 @@ from trustlab.core.checks import (
 )
 from trustlab.core.errors import ConfigurationError, DataError
 from trustlab.core.optim import OPTIMIZERS, make_optimizer
-from trustlab.core.params import Integer, Real, Seed, check_param
+from trustlab.core.params import Integer, Options, Real, Seed, check_param
 from trustlab.core.seeding import seed_everything, seeded
 from trustlab.core.typing import ArrayLike
 
@@ -84,6 +84,7 @@ MSG_NO_ROWS = "{owner} has no rows to train on; pass at least one example."
 _POSITIVE = Real(low=0, closed="neither")
 _NON_NEGATIVE = Real(low=0)
 _AT_LEAST_ONE = Integer(low=1)
+_SAMPLING = Options("shuffle", "poisson")
 
 
 @dataclass
@@ -192,6 +193,7 @@ def train(
     after_step: AfterStepFn | None = None,
     after_epoch: AfterEpochFn | None = None,
     rows: torch.Tensor | None = None,
+    sampling: str = "shuffle",
     deterministic: bool = False,
     owner: str = "train",
 ) -> TrainingHistory:
@@ -237,6 +239,12 @@ def train(
         Hooks; returning True stops the run.
     rows : torch.Tensor, optional
         The positions of the rows to train on (default: all).
+    sampling : {"shuffle", "poisson"}, default="shuffle"
+        ``"shuffle"``: each epoch visits every row once, in batches of ``batch_size``.
+        ``"poisson"``: each epoch takes ``k = ceil(n / batch_size)`` steps, and each step
+        includes every row independently with probability ``1 / k`` (the sampling, and the
+        sample rate, that DP-SGD's privacy accounting in Opacus assumes); a batch may be empty,
+        and the hooks still see it.
     deterministic : bool, default=False
         Switch on deterministic algorithms for the run (see :func:`~trustlab.core.seeding.seeded`).
     owner : str, default="train"
@@ -257,6 +265,7 @@ def train(
     epochs = check_param(epochs, _AT_LEAST_ONE, name="epochs", owner=owner)
     batch_size = check_param(batch_size, _AT_LEAST_ONE, name="batch_size", owner=owner)
     seed = check_param(seed, Seed, name="seed", owner=owner)
+    sampling = check_param(sampling, _SAMPLING, name="sampling", owner=owner)
     if loss is not None and step is not None:
         raise ConfigurationError(MSG_LOSS_AND_STEP)
     if "x" not in data:
@@ -283,12 +292,12 @@ def train(
     with seeded(seed, device=device, deterministic=deterministic), model_mode(model, training=True):
         for epoch in range(1, epochs + 1):
             history.epochs_run = epoch
-            order = order_rows[torch.randperm(n, generator=generator)]
             total = torch.zeros((), dtype=torch.float64, device=device)
             seen = 0
             stop = False
-            for start in range(0, n, batch_size):
-                index = order[start : start + batch_size]
+            for index, last in _epoch_batches(
+                order_rows, batch_size=batch_size, sampling=sampling, generator=generator
+            ):
                 info = Step(
                     model=model,
                     batch={
@@ -298,7 +307,7 @@ def train(
                     index=index,
                     epoch=epoch,
                     number=history.steps,
-                    end_of_epoch=start + batch_size >= n,
+                    end_of_epoch=last,
                     optimizer=opt,
                 )
                 if step is not None:
@@ -309,16 +318,17 @@ def train(
                     value.backward()
                     opt.step()
                 history.steps += 1
-                if isinstance(value, torch.Tensor):
-                    total += value.detach().to(device, torch.float64) * len(index)
-                else:
-                    total += float(value) * len(index)
-                seen += len(index)
+                if len(index):  # an empty Poisson batch has no mean loss
+                    if isinstance(value, torch.Tensor):
+                        total += value.detach().to(device, torch.float64) * len(index)
+                    else:
+                        total += float(value) * len(index)
+                    seen += len(index)
                 if after_step is not None and after_step(info):
                     history.stopped_early = not (info.end_of_epoch and epoch == epochs)
                     stop = True
                     break
-            mean_loss = float(total) / seen
+            mean_loss = float(total) / max(seen, 1)
             # A hook that stopped the run (e.g. a guard that restored a checkpoint after the
             # loss diverged) owns the epoch's loss; otherwise a NaN or infinite loss is an error.
             if not math.isfinite(mean_loss) and not stop:
@@ -332,6 +342,23 @@ def train(
             if stop:
                 break
     return history
+
+
+def _epoch_batches(
+    rows: torch.Tensor, *, batch_size: int, sampling: str, generator: torch.Generator
+) -> Iterator[tuple[torch.Tensor, bool]]:
+    """The row positions of each batch of one epoch, with a flag on the epoch's last batch."""
+    n = int(rows.shape[0])
+    if sampling == "shuffle":
+        order = rows[torch.randperm(n, generator=generator)]
+        for start in range(0, n, batch_size):
+            yield order[start : start + batch_size], start + batch_size >= n
+        return
+    n_steps = math.ceil(n / batch_size)
+    rate = 1.0 / n_steps  # Opacus's sample rate for a loader of n_steps batches
+    for number in range(n_steps):
+        chosen = torch.rand(n, generator=generator) < rate
+        yield rows[chosen], number == n_steps - 1
 
 
 def _features(x: ArrayLike) -> torch.Tensor:

@@ -51,6 +51,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "trustlab.tasks.fairness",
     "trustlab.tasks.extraction",
     "trustlab.tasks.robustness",
+    "trustlab.tasks.membership_defence",
 )
 
 _BUILTIN_LOADED = False
