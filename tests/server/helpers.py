@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -14,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import uvicorn
 import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from trustlab.server import storage
 from trustlab.server.app import create_app
 from trustlab.server.db import write_session
 from trustlab.server.models import Submission
@@ -42,6 +47,27 @@ def install_task(
     target = data_dir / "tasks" / spec["id"]
     shutil.copytree(source, target)
     (target / "spec.yaml").write_text(yaml.safe_dump(spec, sort_keys=True))
+    return target
+
+
+STRESS_TASK = "mia-stress"
+
+
+def install_stress_task(
+    source: Path,
+    data_dir: Path,
+    *,
+    scoring_limits: Mapping[str, Any] | None = None,
+    **overrides: Any,
+) -> Path:
+    """Install the small membership task again as the misbehaving ``stress-membership`` kind
+    (``tests/support/stress_kind.py``), optionally with ``scoring_limits`` in its manifest."""
+    target = install_task(source, data_dir, id=STRESS_TASK, kind="stress-membership", **overrides)
+    if scoring_limits is not None:
+        manifest_path = target / "manifest.json"
+        manifest = json.loads(manifest_path.read_text())
+        manifest["scoring_limits"] = dict(scoring_limits)
+        manifest_path.write_text(json.dumps(manifest))
     return target
 
 
@@ -117,14 +143,21 @@ class ArenaHarness:
             return int(session.scalar(select(func.count()).select_from(Submission)) or 0)
 
     def stored_files(self) -> list[Path]:
+        """Every file under the submissions folder but the server processes' lock files."""
         root = self.settings.submissions_dir
-        return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+        if not root.exists():
+            return []
+        return [p for p in root.rglob("*") if p.is_file() and not _is_lock(p)]
 
     def add_team(self, name: str) -> str:
         with write_session(self.arena.sessions) as session:
             _, key = teams.create_team(session, name=name)
         self.keys[name] = key
         return key
+
+
+def _is_lock(path: Path) -> bool:
+    return path.parent.name == storage.INCOMING and path.name.endswith(storage.LOCK_SUFFIX)
 
 
 def start_harness(
@@ -178,3 +211,80 @@ class ProcessGroup:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+class ThreadedServer:
+    """The arena app served by uvicorn on a free loopback port, in a thread of this process."""
+
+    def __init__(self, settings: Settings, *, keep_alive: float = 2.0) -> None:
+        self.settings = settings
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.app = create_app(settings)
+        config = uvicorn.Config(
+            self.app, log_level="warning", lifespan="on", timeout_keep_alive=keep_alive
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
+        self.keys: dict[str, str] = {}
+
+    def __enter__(self) -> ThreadedServer:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            assert self.thread.is_alive() and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        self.sock.close()
+
+    @property
+    def arena(self) -> Any:
+        return self.app.state.arena
+
+    def add_team(self, name: str) -> str:
+        with write_session(self.arena.sessions) as session:
+            _, key = teams.create_team(session, name=name)
+        self.keys[name] = key
+        return key
+
+
+def _session_stats(sid: int) -> dict[int, list[str]]:
+    """``/proc/<pid>/stat`` fields (after the name) of the live processes of session ``sid``."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            found[int(entry.name)] = fields
+    return found
+
+
+def session_processes(sid: int) -> list[int]:
+    """The live (not zombie) processes of session ``sid``, found by walking ``/proc``."""
+    return sorted(_session_stats(sid))
+
+
+def sandbox_children(sid: int) -> list[int]:
+    """The sandboxes running in session ``sid``: each leads a process group of its own."""
+    return sorted(
+        pid for pid, fields in _session_stats(sid).items() if int(fields[2]) == pid != sid
+    )
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -13,8 +14,20 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from helpers import ProcessGroup, install_task, oracle_csv, random_csv
+from helpers import (
+    STRESS_TASK,
+    ProcessGroup,
+    install_stress_task,
+    install_task,
+    oracle_csv,
+    random_csv,
+    sandbox_children,
+    session_processes,
+    start_harness,
+    wait_until,
+)
 from sqlalchemy import select
+from stress_kind import directive
 
 from trustlab.client import ArenaClient, ArenaError
 from trustlab.schemas import SubmissionStatus
@@ -220,3 +233,78 @@ def test_every_error_code_over_a_real_server(
         assert time.monotonic() < deadline
         time.sleep(0.5)
     assert r.status_code == 202, r.text
+
+
+def _wait_for_status(url: str, key: str, sub: str, status: str, timeout: float = 60) -> None:
+    def reached() -> bool:
+        info = httpx.get(f"{url}/api/v1/submissions/{sub}", headers={"X-API-Key": key}).json()
+        return bool(info["status"] == status)
+
+    wait_until(reached, timeout=timeout, what=f"submission {sub} to be {status}")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_serve_its_workers_and_their_children(
+    live: Any, small_task_dir: Path, data_dir: Path, database_url: str, signum: int
+) -> None:
+    install_stress_task(small_task_dir, data_dir)
+    env = {"TRUSTLAB_WORKERS": "2", "TRUSTLAB_PLUGINS": "slow_kind,stress_kind"}
+    server, key = live(env=env)
+    response = httpx.post(
+        f"{server.url}/submit/{STRESS_TASK}",
+        headers={"X-API-Key": key},
+        files={"file": ("s.csv", directive("spin-score"))},
+        timeout=60,
+    )
+    assert response.status_code == 202, response.text
+    sub = response.json()["submission_id"]
+    _wait_for_status(server.url, key, sub, "running")
+    assert server.proc is not None
+    sid = server.proc.pid  # the server leads a session of its own
+    wait_until(lambda: len(sandbox_children(sid)) == 1, timeout=60, what="the scoring child")
+    os.kill(server.proc.pid, signum)  # the server alone, as systemd or Ctrl-C would
+    server.proc.wait(timeout=60)
+    wait_until(lambda: session_processes(sid) == [], timeout=30, what="the whole tree to stop")
+    engine = make_engine(database_url)
+    with make_sessionmaker(engine)() as session:
+        row = session.scalar(select(Submission).where(Submission.id == sub))
+        assert row is not None and (row.status, row.attempts) == ("queued", 0)  # given back
+    engine.dispose()
+
+
+def test_a_killed_worker_takes_its_scoring_child_with_it(
+    make_settings: Any, small_task_dir: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    install_stress_task(small_task_dir, data_dir)
+    settings = make_settings(plugins=["slow_kind", "stress_kind"])
+    harness = start_harness(settings)()
+    worker = ProcessGroup(
+        ["worker"],
+        env={
+            **os.environ,
+            "TRUSTLAB_DATA_DIR": str(settings.data_dir),
+            "TRUSTLAB_DATABASE_URL": settings.db_url,
+            "TRUSTLAB_PLUGINS": "slow_kind,stress_kind",
+            "TRUSTLAB_POLL_INTERVAL": "0.1",
+            "PYTHONPATH": os.pathsep.join([str(SUPPORT), os.environ.get("PYTHONPATH", "")]),
+        },
+        log=tmp_path / "worker.log",
+    )
+    try:
+        sub = harness.submit(STRESS_TASK, directive("spin-score")).json()["submission_id"]
+        worker.start()
+        assert worker.proc is not None
+        sid = worker.proc.pid
+
+        def running() -> bool:
+            info = harness.client.get(f"/api/v1/submissions/{sub}", headers=harness.headers())
+            return bool(info.json()["status"] == "running")
+
+        wait_until(running, timeout=60, what="the job to start")
+        wait_until(lambda: len(sandbox_children(sid)) == 1, timeout=60, what="the child")
+        os.kill(worker.proc.pid, signal.SIGKILL)  # the worker alone
+        worker.proc.wait(timeout=10)
+        wait_until(lambda: session_processes(sid) == [], timeout=15, what="the child to die")
+    finally:
+        worker.stop()
+        harness.client.__exit__(None, None, None)

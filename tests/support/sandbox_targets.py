@@ -62,3 +62,19 @@ def not_json() -> Any:
 
 def nan_result() -> float:
     return float("nan")
+
+
+def process_group() -> dict[str, int]:
+    """This process's id and process group."""
+    return {"pid": os.getpid(), "pgid": os.getpgid(0)}
+
+
+def sleep_with_child(pid_file: str, seconds: float) -> str:
+    """Start a grandchild that sleeps, record both ids in ``pid_file``, then sleep."""
+    import subprocess
+    import sys
+
+    grandchild = subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({seconds})"])
+    Path(pid_file).write_text(f"{os.getpid()} {grandchild.pid}")
+    time.sleep(seconds)
+    return "woke up"

@@ -131,6 +131,10 @@ def worker(
             help="Take jobs from the Celery broker (TRUSTLAB_BROKER_URL), not by polling.",
         ),
     ] = False,
+    parent_pid: Annotated[
+        int | None,
+        typer.Option("--parent-pid", hidden=True, help="Stop when this process dies."),
+    ] = None,
 ) -> None:
     """Score queued submissions (run several, here or on other machines)."""
     from trustlab.server.worker import Worker
@@ -156,4 +160,6 @@ def worker(
         return
     w = Worker(settings)
     w.install_signal_handlers()
+    if parent_pid is not None:
+        w.watch_parent(parent_pid)
     w.run(max_jobs=max_jobs, idle_exit=idle_exit)

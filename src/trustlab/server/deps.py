@@ -22,6 +22,7 @@ ArenaDep = Annotated[Arena, Depends(get_arena)]
 
 
 def get_session(arena: ArenaDep) -> Iterator[Session]:
+    """A session for a handler that only reads (a leaderboard, a submission's status)."""
     with arena.sessions() as session:
         yield session
 
@@ -30,10 +31,16 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def current_team(
-    session: SessionDep,
+    arena: ArenaDep,
     x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None,
 ) -> Team:
-    return authenticate(session, x_api_key)
+    """The team behind the key, read in a session of its own that is closed at once.
+
+    The request goes on without holding a database connection: an upload, a file check or a
+    slow client then costs no connection, and the pool serves every concurrent request.
+    """
+    with arena.sessions() as session:
+        return authenticate(session, x_api_key)
 
 
 TeamDep = Annotated[Team, Depends(current_team)]

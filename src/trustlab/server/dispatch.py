@@ -3,9 +3,10 @@
 With ``TRUSTLAB_DISPATCH=celery`` the server publishes each accepted submission's id to a
 broker (Redis or RabbitMQ, ``TRUSTLAB_BROKER_URL``) as a JSON message, and ``trustlab worker
 --celery`` processes consume them one at a time with late acknowledgement. A message only says
-"look at this submission": the worker claims it in the database exactly as the polling workers
-do, so a duplicate or stale message scores nothing twice. A redispatcher in ``trustlab serve``
-republishes submissions a broker lost or whose worker died.
+"a job is waiting": the worker claims the next job in the database exactly as the polling
+workers do (round-robin across teams), so a duplicate or stale message scores nothing twice.
+A redispatcher in ``trustlab serve`` republishes submissions a broker lost or whose worker
+died.
 """
 
 from __future__ import annotations
@@ -58,16 +59,23 @@ def _worker(settings_json: str) -> Any:
 
 
 def run_one(settings: Settings, submission_id: str) -> bool:
-    """Claim and score one submission a message named; False if it was not runnable."""
+    """Claim and score one job for a message; False if nothing was runnable.
+
+    The message is a hint that a job is waiting, not the job: the worker claims the next
+    job in the queue's round-robin order across teams, so a team that floods the broker
+    cannot push other teams' jobs back. Every accepted submission is published at least
+    once (and republished when it waits too long), so there are never fewer messages than
+    jobs; a message whose job another message already took claims the next one, or nothing.
+    """
     worker = _worker(settings.model_dump_json())
-    claim = queue.claim(
+    claim = queue.claim_next(
         worker.arena.sessions,
-        submission_id=submission_id,
         worker=worker.name,
         lease_seconds=settings.lease_seconds,
         max_attempts=settings.max_attempts,
     )
     if claim is None:
+        log.debug("nothing runnable for the message about %s", submission_id)
         return False
     worker.process(claim)
     return True

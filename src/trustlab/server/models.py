@@ -76,6 +76,7 @@ class Submission(Base):
     __table_args__ = (
         Index("ix_submissions_task_team_created", "task_id", "team_id", "created_at"),
         Index("ix_submissions_status_created", "status", "created_at"),
+        Index("ix_submissions_team_started", "team_id", "started_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

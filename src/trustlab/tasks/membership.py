@@ -54,7 +54,7 @@ from trustlab.tasks.base import ProgressFn, ScoreResult, TaskKind, TaskPaths
 from trustlab.tasks.model_submission import check_architecture_name
 from trustlab.tasks.readme import render_readme
 from trustlab.tasks.registry import register_kind
-from trustlab.tasks.spec import TaskSpec
+from trustlab.tasks.spec import TaskSpec, parse_params
 
 MSG_EMPTY = (
     "The file is empty. Submit a CSV whose first line is the header 'id,score', followed by "
@@ -219,9 +219,7 @@ class MembershipInference(TaskKind):
     )
 
     def _params(self, spec: TaskSpec) -> MembershipParams:
-        params = self.params_model.model_validate(spec.params)
-        assert isinstance(params, MembershipParams)
-        return params
+        return parse_params(spec, self.params_model, as_type=MembershipParams)
 
     def metric_names(self, spec: TaskSpec) -> list[str]:
         params = self._params(spec)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -212,3 +212,23 @@ def load_spec(path: str | Path) -> TaskSpec:
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigurationError(MSG_SPEC_UNREADABLE.format(source=path, error=exc)) from None
     return parse_spec(data, source=str(path))
+
+
+P = TypeVar("P", bound=BaseModel)
+
+
+def parse_params(spec: TaskSpec, model: type[BaseModel], *, as_type: type[P]) -> P:
+    """The spec's ``params`` validated by the kind's parameter model.
+
+    ``model`` is the kind's ``params_model`` (a subclass of a kind may extend it); ``as_type``
+    is the class the caller relies on, which ``model`` must derive from.
+
+    Raises
+    ------
+    pydantic.ValidationError
+        If a parameter is missing, unknown or out of range (``check_spec`` reports it first).
+    """
+    params = model.model_validate(spec.params)
+    if not isinstance(params, as_type):
+        raise TypeError(f"{model.__name__} does not derive from {as_type.__name__}.")
+    return params

@@ -1,11 +1,16 @@
 """The job queue of submissions, kept in the database.
 
-A worker *claims* the oldest queued submission (or one whose lease ran out because its worker
-died) by setting ``status='running'``, a fresh ``claim_token`` and a lease. While it scores it
-renews the lease. It finishes with an update that only succeeds if the row still carries its
-token: if the lease expired and another worker claimed the job meanwhile, the late result is
+A worker *claims* a queued submission (or one whose lease ran out because its worker died) by
+setting ``status='running'``, a fresh ``claim_token`` and a lease. While it scores it renews
+the lease. It finishes with an update that only succeeds if the row still carries its token:
+if the lease expired and another worker claimed the job meanwhile, the late result is
 discarded. So a job lost with a dead worker is picked up again, and no job is ever scored
 twice into the database.
+
+Jobs are claimed round-robin across teams: the next job is the oldest runnable one of the
+team served least recently (whose latest job started longest ago, or never). A team's backlog,
+or a submission that runs to its time limit, so delays another team's next job by at most
+one job per worker.
 """
 
 from __future__ import annotations
@@ -15,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from trustlab.schemas import SubmissionStatus
 from trustlab.server.db import write_session
@@ -42,6 +47,7 @@ class Claim:
     file: str
     fields: dict[str, str] = field(default_factory=dict)
     attempt: int = 1
+    scoring_limits: dict[str, Any] | None = None
 
 
 class LostClaim(Exception):
@@ -85,19 +91,32 @@ def _take(
         file=row.path,
         fields=dict(row.fields or {}),
         attempt=row.attempts,
+        scoring_limits=(task.manifest or {}).get("scoring_limits"),
+    )
+
+
+def _last_served() -> Any:
+    """When the team of the outer row last had a job started (NULL if never)."""
+    other = aliased(Submission)
+    return (
+        select(func.max(other.started_at))
+        .where(other.team_id == Submission.team_id)
+        .correlate(Submission)
+        .scalar_subquery()
     )
 
 
 def claim_next(
     sessions: sessionmaker[Session], *, worker: str, lease_seconds: float, max_attempts: int
 ) -> Claim | None:
-    """Claim the oldest runnable submission, or return None when there is none."""
+    """Claim the next runnable submission in round-robin order across teams (the oldest job
+    of the team served least recently), or return None when there is none."""
     while True:
         with write_session(sessions) as session:
             row = session.scalar(
                 select(Submission)
                 .where(_runnable(utcnow()))
-                .order_by(Submission.created_at, Submission.id)
+                .order_by(_last_served().asc().nulls_first(), Submission.created_at, Submission.id)
                 .limit(1)
                 .with_for_update(skip_locked=True)
             )

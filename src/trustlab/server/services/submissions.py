@@ -19,15 +19,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from trustlab.core.errors import InternalJobError, TrustlabError
-from trustlab.core.sandbox import Limits, run_limited
+from trustlab.core.sandbox import Limits, WallClockExceeded, run_limited
 from trustlab.schemas import SubmissionInfo, SubmissionStatus
 from trustlab.server import storage
 from trustlab.server.db import write_session
-from trustlab.server.errors import ApiError
+from trustlab.server.errors import ApiError, overloaded, scrub_paths
 from trustlab.server.models import Submission, Team, utcnow
 from trustlab.server.services.tasks import ServedTask
 from trustlab.server.settings import Settings
-from trustlab.tasks.build import validate_submission
+from trustlab.tasks import validate_submission
 
 log = logging.getLogger("trustlab.arena")
 
@@ -36,8 +36,8 @@ MSG_TOO_LARGE = (
     "The file is {size} bytes, over this task's limit of {limit} bytes; submit a smaller file."
 )
 MSG_COOLDOWN = (
-    "Cooldown: your team's last submission to {task_id!r} was {ago:.0f} s ago and this task "
-    "asks for {wait:.0f} s between submissions{after}. Try again in {retry} s."
+    "Cooldown: your team's last submission to {task_id!r} {event} {ago:.0f} s ago and this "
+    "task asks for {wait:.0f} s between submissions{after}. Try again in {retry} s."
 )
 MSG_DAILY = (
     "Daily limit reached: your team has made {count} of its {limit} submissions to "
@@ -52,6 +52,10 @@ MSG_MISSING_FIELD = "Form field {name!r} is required for task {task_id!r}: {desc
 MSG_BAD_CHOICE = "Form field {name!r} is {value!r}; use one of: {choices}."
 MSG_UNKNOWN_FIELD = "Unknown form field {name!r}; this task accepts: {accepted}."
 MSG_NO_SUBMISSION = "No submission {submission_id!r} of your team."
+WHAT_SLOW_CHECK = (
+    "checking your file took over {seconds:g} s of waiting for CPU time, far more than the "
+    "check itself needs"
+)
 MSG_INTAKE_FAILED = (
     "The arena could not check the file because of an internal error; nothing was stored and "
     "nothing counted. Try again later or tell the course staff. ({error})"
@@ -80,7 +84,12 @@ def check_rules(session: Session, *, task: ServedTask, team: Team, now: datetime
     if last is not None:
         failed = last.status == SubmissionStatus.FAILED.value
         wait = spec.cooldown.failed if failed else spec.cooldown.accepted
-        ready = last.created_at + timedelta(seconds=wait)
+        # A failed submission's cooldown runs from its failure: one that ran to its scoring
+        # limit must not leave the team free to send the next one the moment it fails.
+        since = last.created_at
+        if failed and last.finished_at is not None:
+            since = max(since, last.finished_at)
+        ready = since + timedelta(seconds=wait)
         if now < ready:
             retry = max(1, math.ceil((ready - now).total_seconds()))
             after = " after a failed one" if failed else ""
@@ -88,7 +97,8 @@ def check_rules(session: Session, *, task: ServedTask, team: Team, now: datetime
                 429,
                 MSG_COOLDOWN.format(
                     task_id=task.id,
-                    ago=(now - last.created_at).total_seconds(),
+                    event="failed" if failed else "was",
+                    ago=(now - since).total_seconds(),
                     wait=wait,
                     after=after,
                     retry=retry,
@@ -160,15 +170,31 @@ def check_fields(task: ServedTask, fields: Mapping[str, str]) -> dict[str, str]:
 
 
 def validate_file(
-    ctx: Context, *, task: ServedTask, incoming: storage.Incoming, fields: Mapping[str, str]
+    ctx: Context,
+    *,
+    task: ServedTask,
+    incoming: storage.Incoming,
+    fields: Mapping[str, str],
+    filename: str = "the file",
 ) -> dict[str, object]:
-    """Run the kind's validation in a limited process; 400 with its message on failure."""
+    """Run the kind's validation in a limited process; 400 with its message on failure.
+
+    The check's work is bounded by CPU time (``intake_cpu_seconds``, the file's fault when
+    used up: 400); the wall-clock backstop (``intake_wall_seconds``) is only hit when the
+    machine is too busy to give the check its CPU time, so it answers 503, blaming no one.
+    Messages never show the server's paths.
+    """
     settings = ctx.settings
     limits = Limits(
-        memory_mb=settings.job_memory_mb,
-        cpu_seconds=max(1, int(settings.intake_wall_seconds)),
+        memory_mb=settings.intake_memory,
+        cpu_seconds=settings.intake_cpu_seconds,
         wall_seconds=settings.intake_wall_seconds,
     )
+    known = {
+        str(incoming.path): repr(filename),
+        str(task.built.paths.root.resolve()): repr(task.id),
+        str(task.built.paths.root): repr(task.id),
+    }
     try:
         summary = run_limited(
             validate_submission,
@@ -180,12 +206,25 @@ def validate_file(
             ),
             limits=limits,
         )
+    except WallClockExceeded as exc:
+        cpu = "?" if exc.cpu_seconds is None else f"{exc.cpu_seconds:.1f}"
+        log.warning(
+            "checking a file for task %s outlasted the %g s backstop after %s s of CPU time",
+            task.id,
+            limits.wall_seconds,
+            cpu,
+        )
+        raise overloaded(
+            WHAT_SLOW_CHECK.format(seconds=limits.wall_seconds),
+            retry=settings.retry_after_seconds,
+        ) from None
     except InternalJobError as exc:
         log.error("checking a file for task %s failed: %s", task.id, exc)
-        raise ApiError(500, MSG_INTAKE_FAILED.format(error=exc)) from None
+        error = scrub_paths(str(exc), known=known)
+        raise ApiError(500, MSG_INTAKE_FAILED.format(error=error)) from None
     except TrustlabError as exc:
         status = exc.status_code if exc.status_code in (400, 422) else 400
-        raise ApiError(status, str(exc)) from None
+        raise ApiError(status, scrub_paths(str(exc), known=known)) from None
     return dict(summary or {})
 
 
@@ -204,6 +243,7 @@ def store(
     relative = f"{task.id}/{submission_id}/file{storage.safe_suffix(filename)}"
     root = ctx.settings.submissions_dir
     final = None
+    storage.flush(incoming)
     try:
         with write_session(ctx.sessions) as session:
             locked = session.scalar(select(Team).where(Team.id == team.id).with_for_update())

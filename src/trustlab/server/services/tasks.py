@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,6 +30,54 @@ log = logging.getLogger("trustlab.arena")
 
 MSG_NO_TASK = "No task {task_id!r}. GET /api/v1/tasks lists the tasks."
 MSG_NO_ARTIFACT = "Task {task_id!r} has no artefact {name!r}; it has: {names}."
+MSG_LIMITS_TEXT = (
+    "Scoring limit: {cpu} s of CPU time per submission{derivation}{memory}. A submission that "
+    "needs more fails with the reason shown, is not retried, and counts as a failed "
+    "submission for the cooldown."
+)
+MSG_DERIVATION = (
+    " ({factor:g} x the {reference:.2f} s the reference submission took to score when the "
+    "task was built)"
+)
+MSG_MEMORY_TEXT = ", and {memory} MiB of memory"
+
+
+class ScoringLimits(BaseModel):
+    """Per-task limits of one scoring job, derived when the task is built.
+
+    Read from the ``scoring_limits`` entry of the task's ``manifest.json``; a task without
+    one is scored under the settings' ``job_*`` limits. ``cpu_seconds`` is the CPU-time
+    limit; ``wall_seconds`` the wall-clock backstop (default: the larger of the settings'
+    ``job_wall_seconds`` and twice the CPU limit); ``memory_mb`` the memory limit (never more
+    than the settings' ``job_memory_mb``, which the host's memory budget assumes).
+    ``reference_cpu_seconds`` and ``factor`` say how ``cpu_seconds`` was derived.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    cpu_seconds: int = Field(ge=1)
+    wall_seconds: float | None = Field(default=None, gt=0)
+    memory_mb: int | None = Field(default=None, ge=256)
+    reference_cpu_seconds: float | None = Field(default=None, ge=0)
+    factor: float | None = Field(default=None, gt=0)
+
+    def derivation(self) -> str:
+        """The rule behind ``cpu_seconds`` in words, or '' if the task did not record it."""
+        if self.reference_cpu_seconds is None or self.factor is None:
+            return ""
+        return MSG_DERIVATION.format(factor=self.factor, reference=self.reference_cpu_seconds)
+
+
+def scoring_limits_from(data: Mapping[str, Any] | None, *, task_id: str) -> ScoringLimits | None:
+    """The task's own scoring limits from its manifest's ``scoring_limits`` entry; None (and
+    a log line) if absent or malformed."""
+    if data is None:
+        return None
+    try:
+        return ScoringLimits.model_validate(data)
+    except ValidationError as exc:
+        log.error("ignoring the scoring limits of task %s: %s", task_id, exc)
+        return None
 
 
 @dataclass(frozen=True)
@@ -77,10 +129,29 @@ class ServedTask:
             ),
         }
 
+    @cached_property
+    def scoring_limits(self) -> ScoringLimits | None:
+        """The limits the task's build derived for scoring, if it recorded any."""
+        try:
+            manifest = read_manifest(self.built.paths)
+        except (OSError, ValueError):
+            return None
+        return scoring_limits_from(manifest.get("scoring_limits"), task_id=self.id)
+
     def description(self) -> str:
-        """The spec's description, followed by the kind's scoring rule in words, if any."""
+        """The spec's description, the kind's scoring rule in words, and the task's own
+        scoring limits, each if any."""
         spec = self.built.spec
-        parts = (spec.description.strip(), self.built.kind.rules_text(spec).strip())
+        limits = self.scoring_limits
+        limits_text = ""
+        if limits is not None:
+            memory = limits.memory_mb
+            limits_text = MSG_LIMITS_TEXT.format(
+                cpu=limits.cpu_seconds,
+                derivation=limits.derivation(),
+                memory=MSG_MEMORY_TEXT.format(memory=memory) if memory is not None else "",
+            )
+        parts = (spec.description.strip(), self.built.kind.rules_text(spec).strip(), limits_text)
         return "\n\n".join(part for part in parts if part)
 
     def detail(self) -> TaskDetail:

@@ -53,7 +53,7 @@ from trustlab.tasks.model_submission import (
 )
 from trustlab.tasks.onnx_submission import MSG_ONNX_REFUSED, ONNX_CHOICE, read_onnx
 from trustlab.tasks.registry import register_kind
-from trustlab.tasks.spec import TaskSpec
+from trustlab.tasks.spec import TaskSpec, parse_params
 
 #: Rows per forward pass when the victim or a submitted model runs on many inputs.
 SCORE_BATCH = 256
@@ -80,9 +80,7 @@ class ModelExtraction(TaskKind):
     )
 
     def _params(self, spec: TaskSpec) -> ExtractionParams:
-        params = self.params_model.model_validate(spec.params)
-        assert isinstance(params, ExtractionParams)
-        return params
+        return parse_params(spec, self.params_model, as_type=ExtractionParams)
 
     def metric_names(self, spec: TaskSpec) -> list[str]:
         if self._params(spec).is_classifier:

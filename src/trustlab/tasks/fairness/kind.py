@@ -33,7 +33,7 @@ from trustlab.tasks.model_submission import (
     model_name_field,
 )
 from trustlab.tasks.registry import register_kind
-from trustlab.tasks.spec import TaskSpec
+from trustlab.tasks.spec import TaskSpec, parse_params
 
 #: Rows of the training split checked by a forward pass at intake.
 VALIDATION_ROWS = 16
@@ -94,9 +94,7 @@ class Fairness(TaskKind):
     form_fields = (model_name_field(()),)
 
     def _params(self, spec: TaskSpec) -> FairnessParams:
-        params = self.params_model.model_validate(spec.params)
-        assert isinstance(params, FairnessParams)
-        return params
+        return parse_params(spec, self.params_model, as_type=FairnessParams)
 
     def metric_names(self, spec: TaskSpec) -> list[str]:
         return ["score", "accuracy", "dp_gap", "eo_gap"]

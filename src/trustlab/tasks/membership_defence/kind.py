@@ -38,7 +38,7 @@ from trustlab.tasks.model_submission import (
 )
 from trustlab.tasks.readme import render_readme
 from trustlab.tasks.registry import register_kind
-from trustlab.tasks.spec import TaskSpec
+from trustlab.tasks.spec import TaskSpec, parse_params
 
 if TYPE_CHECKING:
     from torch import nn
@@ -84,9 +84,7 @@ class MembershipDefence(TaskKind):
     form_fields = (model_name_field(default_architectures()),)
 
     def _params(self, spec: TaskSpec) -> DefenceParams:
-        params = self.params_model.model_validate(spec.params)
-        assert isinstance(params, DefenceParams)
-        return params
+        return parse_params(spec, self.params_model, as_type=DefenceParams)
 
     def metric_names(self, spec: TaskSpec) -> list[str]:
         return ["score", "accuracy", "leakage"]

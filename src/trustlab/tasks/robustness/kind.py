@@ -32,7 +32,7 @@ from trustlab.tasks.robustness.params import (
     make_cascade,
 )
 from trustlab.tasks.robustness.readme import readme_text
-from trustlab.tasks.spec import TaskSpec
+from trustlab.tasks.spec import TaskSpec, parse_params
 
 MSG_FLOOR = (
     "Clean accuracy {accuracy:.4f} on the hidden evaluation set is below this task's floor of "
@@ -70,9 +70,7 @@ class Robustness(TaskKind):
     form_fields = (model_name_field(default_architectures()),)
 
     def _params(self, spec: TaskSpec) -> RobustnessParams:
-        params = self.params_model.model_validate(spec.params)
-        assert isinstance(params, RobustnessParams)
-        return params
+        return parse_params(spec, self.params_model, as_type=RobustnessParams)
 
     def metric_names(self, spec: TaskSpec) -> list[str]:
         return ["score", "clean_accuracy", "robust_accuracy"]
