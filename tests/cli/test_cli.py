@@ -8,7 +8,6 @@ with a patched ``sys.argv`` and, a few times, through ``python -m trustlab`` as 
 from __future__ import annotations
 
 import copy
-import hashlib
 import os
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from digests import tree_digest
 from specs import SMALL_SPEC
 from typer.testing import CliRunner
 
@@ -122,14 +122,6 @@ def write_spec(path: Path, **changes: Any) -> Path:
     data.update(changes)
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 # -- version --------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ submissions scored alike, and hostile files refused without running anything."""
 from __future__ import annotations
 
 import copy
-import hashlib
 import warnings
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from digests import tree_digest
 from hostile import write_hostile_state_dict
 from onnx import TensorProto, helper
 from specs import digits_spec
@@ -66,14 +66,6 @@ def spec_with(**params: Any) -> Any:
 @pytest.fixture(scope="module")
 def task(tmp_path_factory: pytest.TempPathFactory) -> BuiltTask:
     return build_task(parse_spec(SPEC), tasks_dir=tmp_path_factory.mktemp("extraction"))
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 def pool(task: BuiltTask, n: int = 16) -> np.ndarray:

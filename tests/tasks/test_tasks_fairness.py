@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from digests import tree_digest
 from hostile import write_hostile_state_dict
 
 from trustlab.core.data import load_adult
@@ -60,14 +60,6 @@ def invalid(data: dict[str, Any]) -> str:
     with pytest.raises(ConfigurationError) as info:
         parse_spec(data)
     return str(info.value)
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    return {
-        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(root.rglob("*"))
-        if path.is_file()
-    }
 
 
 @pytest.fixture(scope="module")

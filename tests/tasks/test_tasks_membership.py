@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from digests import tree_digest
 from specs import SMALL_SPEC
 
 import trustlab
@@ -50,15 +51,6 @@ def refused(text: str, ids: np.ndarray = IDS) -> str:
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def tree_digest(root: Path) -> dict[str, str]:
-    """Relative path -> SHA-256 of every file under ``root``."""
-    return {
-        str(path.relative_to(root)): sha256(path)
-        for path in sorted(root.rglob("*"))
-        if path.is_file()
-    }
 
 
 def fast_spec(**params: Any) -> Any:

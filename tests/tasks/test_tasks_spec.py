@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -307,3 +308,18 @@ def test_errors_from_a_file_name_the_file(tmp_path: Path) -> None:
         load_spec(path)
     assert str(path) in str(info.value)
     assert "field 'public_fraction'" in str(info.value)
+
+
+def test_a_build_derives_the_scoring_limits_from_the_sample_submission(
+    small_task_dir: Path,
+) -> None:
+    from trustlab.tasks.base import TaskPaths, read_manifest
+    from trustlab.tasks.build import MIN_SCORING_CPU_SECONDS, SCORING_FACTOR
+
+    limits = read_manifest(TaskPaths(small_task_dir))["scoring_limits"]
+    assert limits["factor"] == SCORING_FACTOR
+    assert limits["reference_cpu_seconds"] >= 0
+    expected = max(
+        MIN_SCORING_CPU_SECONDS, math.ceil(SCORING_FACTOR * limits["reference_cpu_seconds"])
+    )
+    assert abs(limits["cpu_seconds"] - expected) <= 1

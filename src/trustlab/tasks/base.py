@@ -57,6 +57,15 @@ class TaskPaths:
         return self.root / "manifest.json"
 
     @property
+    def scoring_limits(self) -> Path:
+        """The limits of one scoring job, derived when the task was built.
+
+        Kept out of ``manifest.json``: they record the build machine's speed, while every
+        other file of a build is byte-identical for the same spec.
+        """
+        return self.root / "scoring_limits.json"
+
+    @property
     def public(self) -> Path:
         return self.root / "public"
 
@@ -206,7 +215,7 @@ def write_manifest(paths: TaskPaths, spec: TaskSpec) -> dict[str, Any]:
         for f in sorted(paths.public.iterdir())
         if f.is_file()
     ]
-    manifest = {
+    manifest: dict[str, Any] = {
         "task_id": spec.id,
         "kind": spec.kind,
         "spec_sha256": hashlib.sha256(spec.to_yaml().encode()).hexdigest(),
@@ -216,8 +225,16 @@ def write_manifest(paths: TaskPaths, spec: TaskSpec) -> dict[str, Any]:
     return manifest
 
 
+def write_scoring_limits(paths: TaskPaths, limits: Mapping[str, Any]) -> None:
+    """Record the limits of one scoring job in ``scoring_limits.json``."""
+    paths.scoring_limits.write_text(json.dumps(dict(limits), indent=2, sort_keys=True) + "\n")
+
+
 def read_manifest(paths: TaskPaths) -> dict[str, Any]:
+    """The task's manifest, with its ``scoring_limits`` where the build derived them."""
     data: dict[str, Any] = json.loads(paths.manifest.read_text())
+    if paths.scoring_limits.is_file():
+        data["scoring_limits"] = json.loads(paths.scoring_limits.read_text())
     return data
 
 

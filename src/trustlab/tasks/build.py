@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +15,13 @@ from typing import Any
 import yaml
 
 from trustlab.core.errors import ConfigurationError, TrustlabError
-from trustlab.tasks.base import ProgressFn, TaskKind, TaskPaths, write_manifest
+from trustlab.tasks.base import (
+    ProgressFn,
+    TaskKind,
+    TaskPaths,
+    write_manifest,
+    write_scoring_limits,
+)
 from trustlab.tasks.registry import get_kind, load_plugins
 from trustlab.tasks.spec import TaskSpec, parse_spec
 
@@ -32,8 +40,39 @@ class BuiltTask:
     paths: TaskPaths
 
 
+#: A task's scoring jobs may use this many times the CPU time its sample submission took.
+SCORING_FACTOR = 5.0
+#: ... but never less than this many CPU seconds (process start, reading the files).
+MIN_SCORING_CPU_SECONDS = 30
+
+
 def _quiet(message: str) -> None:
     del message
+
+
+def derive_scoring_limits(
+    kind: TaskKind, spec: TaskSpec, *, paths: TaskPaths, progress: ProgressFn
+) -> dict[str, Any] | None:
+    """Score the task's sample submission once and derive the limit of one scoring job.
+
+    The limit is ``max(30, ceil(5 x the CPU seconds the sample took))`` (CPU time of this
+    process, every thread counted, as the worker's limit counts it). This also checks that the
+    sample scores as it is. A kind without a sample submission gets no limits of its own: the
+    server's defaults apply.
+    """
+    samples = sorted(paths.public.glob("sample_submission.*"))
+    if not samples:
+        return None
+    fields = {field.name: field.choices[0] for field in kind.form_fields_for(spec) if field.choices}
+    progress("scoring the sample submission to derive the scoring limits")
+    start = time.process_time()
+    kind.score(spec, paths=paths, file=samples[0], fields=fields)
+    used = time.process_time() - start
+    return {
+        "cpu_seconds": max(MIN_SCORING_CPU_SECONDS, math.ceil(SCORING_FACTOR * used)),
+        "reference_cpu_seconds": round(used, 3),
+        "factor": SCORING_FACTOR,
+    }
 
 
 def build_task(
@@ -57,6 +96,9 @@ def build_task(
         paths.spec.write_text(spec.to_yaml(), encoding="utf-8")
         kind.build(spec, paths=paths, progress=progress)
         write_manifest(paths, spec)
+        limits = derive_scoring_limits(kind, spec, paths=paths, progress=progress)
+        if limits is not None:
+            write_scoring_limits(paths, limits)
         # Artefacts are meant to be read by the server's user and by staff: rwxr-xr-x folders.
         for path in staging.rglob("*"):
             os.chmod(path, 0o755 if path.is_dir() else 0o644)
