@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from trustlab.tasks import register_kind
-from trustlab.tasks.base import ScoreResult, TaskPaths
+from trustlab.tasks.base import ScoreResult, TaskPaths, write_scoring_limits
 from trustlab.tasks.membership import MembershipInference
 from trustlab.tasks.registry import TASK_KINDS
 from trustlab.tasks.spec import TaskSpec
@@ -144,10 +144,7 @@ def build_tasks(tasks_dir: Path, *, with_queries: bool) -> dict[str, Any]:
         "reference_cpu_seconds": round(reference, 3),
         "factor": FACTOR,
     }
-    manifest_path = built.paths.manifest
-    manifest = json.loads(manifest_path.read_text())
-    manifest["scoring_limits"] = limits
-    manifest_path.write_text(json.dumps(manifest, indent=2))
+    write_scoring_limits(built.paths, limits)  # tighter than the build's floor of 30 s
     with np.load(built.paths.public / "candidates.npz") as data:
         ids = data["ids"].tolist()
     if with_queries:

@@ -156,6 +156,7 @@ def test_team_create_prints_the_key_alone_on_the_last_line(tmp_path: Path) -> No
     assert result.stdout.strip() == key
 
 
+@pytest.mark.slow
 def test_creating_the_same_team_twice_fails_clearly(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     create_team(data_dir, "alpha")
@@ -246,6 +247,7 @@ def test_task_build_twice_gives_identical_files(
     assert tree_digest(second) == tree_digest(first)
 
 
+@pytest.mark.slow
 def test_task_build_with_unknown_kind(tmp_path: Path) -> None:
     spec = write_spec(tmp_path / "spec.yaml", kind="model-stealing")
     proc = run_main("task", "build", spec, "--data-dir", tmp_path / "data", cwd=tmp_path)
@@ -315,6 +317,7 @@ def test_task_validate_against_a_folder_that_is_not_a_task(
 # -- demo -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_demo_builds_once_and_keys_the_demo_team_each_run(
     trustlab_main: Any, tmp_path: Path
 ) -> None:

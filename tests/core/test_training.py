@@ -379,7 +379,7 @@ def test_a_model_that_cannot_run_on_x_gets_a_data_error() -> None:
 def test_poisson_sampling_draws_rows_independently_at_the_loaders_rate() -> None:
     from trustlab.core.training import Step, train
 
-    model, x, y = _tiny()
+    model, x, _ = _tiny()
     sizes: list[int] = []
 
     def step(info: Step) -> float:

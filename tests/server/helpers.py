@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -29,6 +28,7 @@ from trustlab.server.models import Submission
 from trustlab.server.services import teams
 from trustlab.server.settings import Settings
 from trustlab.server.worker import Worker
+from trustlab.tasks.base import TaskPaths, write_scoring_limits
 
 
 def install_task(
@@ -61,13 +61,10 @@ def install_stress_task(
     **overrides: Any,
 ) -> Path:
     """Install the small membership task again as the misbehaving ``stress-membership`` kind
-    (``tests/support/stress_kind.py``), optionally with ``scoring_limits`` in its manifest."""
+    (``tests/support/stress_kind.py``), optionally with its own ``scoring_limits``."""
     target = install_task(source, data_dir, id=STRESS_TASK, kind="stress-membership", **overrides)
     if scoring_limits is not None:
-        manifest_path = target / "manifest.json"
-        manifest = json.loads(manifest_path.read_text())
-        manifest["scoring_limits"] = dict(scoring_limits)
-        manifest_path.write_text(json.dumps(manifest))
+        write_scoring_limits(TaskPaths(target), scoring_limits)
     return target
 
 

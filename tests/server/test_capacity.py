@@ -66,6 +66,7 @@ def test_a_check_over_its_cpu_time_is_the_files_fault(
     assert harness.count_rows() == 0
 
 
+@pytest.mark.slow
 def test_a_check_starved_past_its_backstop_is_the_arenas_fault(
     stress_arena: Callable[..., ArenaHarness], small_task_dir: Path
 ) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from helpers import STRESS_TASK, ArenaHarness, install_task, oracle_csv, random_csv
 from sqlalchemy import select, update
 from stress_kind import directive
@@ -131,6 +132,7 @@ def test_a_file_that_breaks_after_intake_fails_without_retry(
     assert info["status"] == "failed" and "not a number" in info["error"]
 
 
+@pytest.mark.slow
 def test_a_stopping_worker_gives_its_job_back(
     harness: ArenaHarness,
     slow_task_dir: Path,

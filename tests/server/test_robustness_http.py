@@ -37,6 +37,7 @@ def test_the_task_lists_its_architectures(harness: ArenaHarness) -> None:
     assert names == {"README.md", "train.npz", "sample_submission.safetensors"}
 
 
+@pytest.mark.slow
 def test_the_baseline_is_scored_with_its_sanity_flags(harness: ArenaHarness) -> None:
     response = submit(
         harness,

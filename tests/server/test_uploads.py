@@ -72,6 +72,7 @@ def _answer(sock: socket.socket, *, timeout: float) -> tuple[int, bytes, float]:
     return status, data, closed_after
 
 
+@pytest.mark.slow
 def test_stalled_uploads_are_cut_off_and_do_not_hold_up_other_teams(
     serve: Callable[..., ThreadedServer], small_task_dir: Path
 ) -> None:
@@ -111,6 +112,7 @@ def test_stalled_uploads_are_cut_off_and_do_not_hold_up_other_teams(
     assert again.status_code == 202, again.text
 
 
+@pytest.mark.slow
 def test_an_upload_far_too_slow_is_cut_off(serve: Callable[..., ThreadedServer]) -> None:
     server = serve(upload_seconds=1.0)  # 20 kB may take 1 s + 20 kB / (20 kB/s) = 2 s
     sock = _stall(server.port, server.keys["alpha"], declared=20_000)

@@ -79,6 +79,7 @@ def test_the_build_publishes_training_data_and_a_baseline(task: BuiltTask) -> No
     assert task.spec.metric == "score"
 
 
+@pytest.mark.slow
 def test_the_build_is_reproducible(tmp_path: Path) -> None:
     data = copy.deepcopy(SMALL_ROBUSTNESS_SPEC)
     data["params"]["baseline_epochs"] = 1
@@ -165,6 +166,7 @@ def test_the_baseline_is_scored(task: BuiltTask, baseline_result: Any) -> None:
     assert baseline_result.notes
 
 
+@pytest.mark.slow
 def test_an_adversarially_trained_model_scores_higher(
     task: BuiltTask, baseline_result: Any
 ) -> None:
@@ -191,6 +193,7 @@ def test_a_model_under_the_floor_fails_with_its_accuracy(task: BuiltTask) -> Non
     assert re.search(r"Clean accuracy 0\.\d{4} ", str(info.value))
 
 
+@pytest.mark.slow
 def test_a_model_that_masks_its_gradients_trips_the_checks(
     task: BuiltTask, baseline_result: Any, tmp_path: Path
 ) -> None:
