@@ -154,10 +154,10 @@ class DPSGD:
     Opacus's ``PrivacyEngine.make_private_with_epsilon`` finds the noise multiplier that spends
     exactly ``epsilon`` at ``delta`` after ``epochs`` passes with Poisson sampling at rate
     ``1 / ceil(n / batch_size)`` (Opacus's rate for that many batches; the batches are drawn by
-    :func:`trustlab.core.training.train` with ``sampling="poisson"``), wraps the model for per-example gradients and the optimiser for
-    clipping and noise; :meth:`fit` then runs the epochs and asks the accountant for the
-    epsilon spent. The guarantee holds at the level of one example (add/remove adjacency) of
-    the training set ``(x, y)``.
+    :func:`trustlab.core.training.train` with ``sampling="poisson"``), wraps the model for
+    per-example gradients and the optimiser for clipping and noise; :meth:`fit` then runs the
+    epochs and asks the accountant for the epsilon spent. The guarantee holds at the level of
+    one example (add/remove adjacency) of the training set ``(x, y)``.
 
     Every random draw is seeded from ``seed``: the initial weights, the Poisson batches (a local
     generator) and the noise (torch's global generator, forked and restored). Runs are thus
