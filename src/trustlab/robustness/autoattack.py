@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -18,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -32,6 +30,7 @@ from trustlab.core.errors import ConfigurationError
 from trustlab.core.params import Constraint, Optional, Options, Satisfies, validate_params
 from trustlab.core.training import model_mode
 from trustlab.core.typing import ArrayLike, PathLike
+from trustlab.robustness._cascade_state import NOT_BROKEN, CascadeState
 from trustlab.robustness._inputs import check_in_bounds, inputs_and_labels
 from trustlab.robustness._params import ThreatModelParams, store_params
 from trustlab.robustness.base import BALL_TOLERANCE, Attack, AttackContractError
@@ -105,16 +104,6 @@ MSG_RUN_DEPRECATED = (
 MSG_CASCADE_DEPRECATED = (
     "AutoAttack.cascade_ is deprecated in 0.2 and will be removed in 0.4; use AutoAttack.cascade."
 )
-MSG_STATE_MISMATCH = (
-    "The state file {path} belongs to a different evaluation (other model, data, attacks or "
-    "seed). Delete it, or pass another state_path, to start afresh."
-)
-MSG_STATE_UNREADABLE = (
-    "The state file {path} cannot be read ({problem}). Delete it to start afresh."
-)
-
-#: ``broken_by`` code of an example no attack broke.
-NOT_BROKEN = -1
 
 
 @dataclass(frozen=True)
@@ -492,11 +481,11 @@ class AutoAttack(ThreatModelParams):
                 batch_size=batch_size,
             )
 
-        state = _State.fresh(x=x_t, clean_correct=clean_correct, n_attacks=len(self._cascade))
+        state = CascadeState.fresh(x=x_t, clean_correct=clean_correct, n_attacks=len(self._cascade))
         path = Path(state_path) if state_path is not None else None
         fingerprint = "" if path is None else self._fingerprint(model, x_t, y_t)
         if path is not None and path.exists():
-            state = _State.load(path, fingerprint=fingerprint, like=x_t)
+            state = CascadeState.load(path, fingerprint=fingerprint, like=x_t)
 
         for stage in range(state.stage, len(self._cascade)):
             name, attack = self._cascade[stage]
@@ -542,7 +531,7 @@ class AutoAttack(ThreatModelParams):
         x: torch.Tensor,
         y: torch.Tensor,
         clean_correct: torch.Tensor,
-        state: _State,
+        state: CascadeState,
         sanity_report: Any,
         batch_size: int,
     ) -> AutoAttackResult:
@@ -618,85 +607,3 @@ def _describe(attack: Attack) -> dict[str, str]:
         for key, value in sorted(vars(attack).items())
         if not key.startswith("_") and not key.endswith("_")
     }
-
-
-@dataclass
-class _State:
-    """The resumable state of a cascade."""
-
-    x_adv: torch.Tensor
-    robust: torch.Tensor
-    broken_by: torch.Tensor
-    stage: int
-    rows: torch.Tensor | None
-    done: int
-    attacked: np.ndarray
-    robust_after: np.ndarray
-    forwards: np.ndarray
-    backwards: np.ndarray
-    seconds: np.ndarray
-
-    @classmethod
-    def fresh(cls, *, x: torch.Tensor, clean_correct: torch.Tensor, n_attacks: int) -> _State:
-        return cls(
-            x_adv=x.clone(),
-            robust=clean_correct.clone(),
-            broken_by=torch.full((x.shape[0],), NOT_BROKEN, dtype=torch.int64),
-            stage=0,
-            rows=None,
-            done=0,
-            attacked=np.zeros(n_attacks, dtype=np.int64),
-            robust_after=np.full(n_attacks, -1, dtype=np.int64),
-            forwards=np.zeros(n_attacks, dtype=np.int64),
-            backwards=np.zeros(n_attacks, dtype=np.int64),
-            seconds=np.zeros(n_attacks, dtype=np.float64),
-        )
-
-    def save(self, path: Path, *, fingerprint: str) -> None:
-        """Write the state atomically (a temporary file, then a rename)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(path.name + ".tmp")
-        rows = np.zeros(0, dtype=np.int64) if self.rows is None else self.rows.numpy()
-        with open(temporary, "wb") as handle:
-            np.savez(
-                handle,
-                fingerprint=np.array(fingerprint),
-                x_adv=self.x_adv.cpu().numpy(),
-                robust=self.robust.numpy(),
-                broken_by=self.broken_by.numpy(),
-                stage=np.array(self.stage, dtype=np.int64),
-                has_rows=np.array(self.rows is not None),
-                rows=rows,
-                done=np.array(self.done, dtype=np.int64),
-                attacked=self.attacked,
-                robust_after=self.robust_after,
-                forwards=self.forwards,
-                backwards=self.backwards,
-                seconds=self.seconds,
-            )
-        os.replace(temporary, path)
-
-    @classmethod
-    def load(cls, path: Path, *, fingerprint: str, like: torch.Tensor) -> _State:
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                stored = {key: data[key] for key in data.files}
-        except (OSError, ValueError) as error:
-            raise ConfigurationError(
-                MSG_STATE_UNREADABLE.format(path=path, problem=error)
-            ) from None
-        if str(stored.get("fingerprint", "")) != fingerprint:
-            raise ConfigurationError(MSG_STATE_MISMATCH.format(path=path))
-        return cls(
-            x_adv=torch.from_numpy(stored["x_adv"]).to(like.device, like.dtype),
-            robust=torch.from_numpy(stored["robust"]),
-            broken_by=torch.from_numpy(stored["broken_by"]),
-            stage=int(stored["stage"]),
-            rows=torch.from_numpy(stored["rows"]) if bool(stored["has_rows"]) else None,
-            done=int(stored["done"]),
-            attacked=stored["attacked"],
-            robust_after=stored["robust_after"],
-            forwards=stored["forwards"],
-            backwards=stored["backwards"],
-            seconds=stored["seconds"],
-        )
