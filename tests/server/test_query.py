@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 import torch
@@ -165,9 +165,26 @@ def test_json_and_npy_queries_answer_from_the_victim(
     assert remaining(harness, "beta") == BUDGET
 
 
-def client_for(harness: ArenaHarness, team: str = "alpha") -> ArenaClient:
-    transport = harness.client._transport  # the test client's in-process transport
-    return ArenaClient("http://testserver", api_key=harness.keys[team], transport=transport)
+class RecordingTransport(httpx.BaseTransport):
+    """The test client's in-process transport, noting the status of every response."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.statuses: list[int] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        self.statuses.append(response.status_code)
+        return response
+
+
+def client_for(
+    harness: ArenaHarness, team: str = "alpha", *, transport: httpx.BaseTransport | None = None
+) -> ArenaClient:
+    inner = harness.client._transport  # the test client's in-process transport
+    return ArenaClient(
+        "http://testserver", api_key=harness.keys[team], transport=transport or inner
+    )
 
 
 def test_the_client_splits_batches_and_waits_out_the_rate_limit(
@@ -175,10 +192,13 @@ def test_the_client_splits_batches_and_waits_out_the_rate_limit(
 ) -> None:
     harness = arena_factory(rate_limit={"requests": 2, "window": "1s"})
     x = pool(steal_task_dir, 40)
-    with client_for(harness) as client:
-        started = time.monotonic()
+    recording = RecordingTransport(harness.client._transport)
+    with client_for(harness, transport=recording) as client:
         result = client.query(TASK, x)  # 16 + 16 + 8 rows: the third request waits
-        assert time.monotonic() - started >= 0.5
+        # The third batch met the rate limit, waited it out and was sent again (the first
+        # request reads the query format).
+        assert recording.statuses[-4:] == [200, 200, 429, 200]
+        assert recording.statuses.count(429) == 1
         assert result.outputs.shape == (40, 10) and result.remaining == BUDGET - 40
         single = client.query(TASK, x[20:21])
         np.testing.assert_allclose(single.outputs[0], result.outputs[20], atol=1e-6)
