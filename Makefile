@@ -17,7 +17,7 @@ install: $(STAMP)
 # The anchor libraries the benchmarks compare against (see benchmarks/README.md).
 bench-install: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev,bench]"
-	$(BIN)/python -m pip install --quiet --no-deps "torchattacks==3.5.1"
+	$(BIN)/python -m pip install --quiet --no-deps "torchattacks==3.5.1" "pytorch-ood==0.2.1" "torchcp==1.0.2"
 
 demo: $(STAMP)
 	$(BIN)/trustlab demo
