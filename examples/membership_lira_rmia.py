@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 import trustlab
+from trustlab.cli._progress import progress_bar
 from trustlab.client import ArenaClient
 from trustlab.core.weights import read_architecture
 from trustlab.privacy import RMIA, LiRA, ReferenceModels
@@ -55,27 +56,31 @@ def attack(public: Path, *, n_models: int = 8, seed: int = 0) -> dict[str, np.nd
     with np.load(public / "population.npz") as data:
         population_x, population_y = data["x"], data["y"]
 
-    online = ReferenceModels.train(
-        architecture=architecture,
-        arguments=arguments,
-        x=x,
-        y=y,
-        n_models=n_models,
-        seed=seed,
-        **RECIPE,
-    )
+    with progress_bar("LiRA reference models") as progress:
+        online = ReferenceModels.train(
+            architecture=architecture,
+            arguments=arguments,
+            x=x,
+            y=y,
+            n_models=n_models,
+            seed=seed,
+            progress=progress,
+            **RECIPE,
+        )
     lira = LiRA(reference=online, online=True, fixed_variance=True)
     lira_scores = lira.infer(model=target, x=x, y=y, candidate_index=np.arange(len(x)))
 
-    offline = ReferenceModels.train(
-        architecture=architecture,
-        arguments=arguments,
-        x=population_x[:RMIA_REFERENCE_ROWS],
-        y=population_y[:RMIA_REFERENCE_ROWS],
-        n_models=2,
-        seed=seed + 1,
-        **RECIPE,
-    )
+    with progress_bar("RMIA reference models") as progress:
+        offline = ReferenceModels.train(
+            architecture=architecture,
+            arguments=arguments,
+            x=population_x[:RMIA_REFERENCE_ROWS],
+            y=population_y[:RMIA_REFERENCE_ROWS],
+            n_models=2,
+            seed=seed + 1,
+            progress=progress,
+            **RECIPE,
+        )
     rmia = RMIA(
         reference=offline,
         population_x=population_x[RMIA_REFERENCE_ROWS:],

@@ -32,9 +32,11 @@ import numpy as np
 import torch
 
 import trustlab
+from trustlab.cli._progress import progress_bar
 from trustlab.client import ArenaClient
 from trustlab.core.metrics import auc, tpr_at_fpr
 from trustlab.core.models import build_model
+from trustlab.core.progress import report
 from trustlab.core.training import fit_classifier, seed_everything
 from trustlab.core.weights import read_architecture
 from trustlab.privacy import LossThresholdAttack
@@ -64,21 +66,25 @@ def reference_models(
     """Models of the target's architecture, trained like it on data it never saw."""
     name, arguments = read_architecture(target_file)
     models = []
-    for r in range(n_models):
-        rng = np.random.default_rng(1000 + r)
-        subset = rng.choice(len(population_x), size=min(n_train, len(population_x)), replace=False)
-        seed_everything(1000 + r)
-        model = build_model(name, arguments=arguments)
-        fit_classifier(
-            model,
-            population_x[subset],
-            population_y[subset],
-            epochs=epochs,
-            lr=lr,
-            batch_size=batch_size,
-            seed=1000 + r,
-        )
-        models.append(model.eval())
+    with progress_bar("reference models") as progress:
+        for r in range(n_models):
+            rng = np.random.default_rng(1000 + r)
+            size = min(n_train, len(population_x))
+            subset = rng.choice(len(population_x), size=size, replace=False)
+            seed_everything(1000 + r)
+            model = build_model(name, arguments=arguments)
+            fit_classifier(
+                model,
+                population_x[subset],
+                population_y[subset],
+                epochs=epochs,
+                lr=lr,
+                batch_size=batch_size,
+                seed=1000 + r,
+                progress=progress,
+            )
+            models.append(model.eval())
+            report(progress, stage="models", done=r + 1, total=n_models)
     return models
 
 

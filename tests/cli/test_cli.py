@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from trustlab.server.arena import Arena
 from trustlab.server.errors import ApiError
 from trustlab.server.services import teams
 from trustlab.server.settings import Settings
+from trustlab.tasks import load_spec, parse_spec
 
 runner = CliRunner()
 
@@ -99,6 +101,17 @@ def assert_clean_error(proc: Outcome | subprocess.CompletedProcess[str], *needle
     assert len(errors) == 1, proc.stderr
     for needle in needles:
         assert needle in proc.stderr, proc.stderr
+
+
+def assert_usage_error(proc: Outcome | subprocess.CompletedProcess[str], *needles: str) -> None:
+    """Exit code 2, one ``error:`` line on stderr and nothing else, no traceback, no help."""
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert proc.stdout.strip() == ""
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
 
 
 def authenticate(data_dir: Path, key: str) -> str:
@@ -314,6 +327,98 @@ def test_task_validate_against_a_folder_that_is_not_a_task(
     assert_clean_error(proc, "is not a built task")
 
 
+# -- task new -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kind", ["membership-inference", "robustness", "model-extraction", "membership-defence"]
+)
+def test_task_new_scaffolds_a_valid_spec_with_the_own_file_fields(
+    trustlab_main: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    proc = trustlab_main("task", "new", kind, "week-3")
+    assert proc.returncode == 0, proc.stderr
+    assert last_line(proc.stdout) == "week-3.yaml"
+    text = (tmp_path / "week-3.yaml").read_text()
+    assert "# data_file: " in text
+    assert ("# model_file: " in text) == (kind != "membership-defence")
+    spec = load_spec(tmp_path / "week-3.yaml")
+    assert (spec.id, spec.kind) == ("week-3", kind)
+    # Uncommenting the data file gives a spec that still validates.
+    own = text.replace("# data_file: my", "data_file: my")
+    assert parse_spec(yaml.safe_load(own)).params["data_file"].startswith("my")
+
+
+def test_task_new_refuses_to_overwrite_and_bad_names(trustlab_main: Any, tmp_path: Path) -> None:
+    target = tmp_path / "spec.yaml"
+    target.write_text("mine\n")
+    assert_clean_error(
+        trustlab_main("task", "new", "robustness", "week-3", "--out", target), "--force"
+    )
+    assert target.read_text() == "mine\n"
+    assert trustlab_main("task", "new", "robustness", "x", "--out", target).returncode == 1
+    assert_clean_error(
+        trustlab_main("task", "new", "stealing", "week-3", "--out", target), "model-extraction"
+    )
+    proc = trustlab_main("task", "new", "robustness", "week-3", "--out", target, "--force")
+    assert proc.returncode == 0 and load_spec(target).id == "week-3"
+
+
+@pytest.mark.slow
+def test_task_build_reads_own_files_next_to_the_spec(
+    trustlab_main: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trustlab.core.data import load_dataset, save_npz
+
+    folder = tmp_path / "course"
+    folder.mkdir()
+    data = load_dataset("digits")
+    save_npz(folder / "mine.npz", x=np.asarray(data.x[:400]), y=np.asarray(data.y[:400]))
+    spec = write_spec(folder / "spec.yaml")
+    changed = yaml.safe_load(spec.read_text())
+    changed["params"]["data_file"] = "mine.npz"
+    spec.write_text(yaml.safe_dump(changed))
+    monkeypatch.chdir(tmp_path)
+    proc = trustlab_main("task", "build", "course/spec.yaml", "--out", "built")
+    assert proc.returncode == 0, proc.stderr
+    candidates = np.load(tmp_path / "built" / SMALL_SPEC["id"] / "public" / "candidates.npz")
+    assert len(candidates["x"]) == SMALL_SPEC["params"]["n_candidates"]
+
+
+# -- usage errors -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        ((), ("Missing command", "submit", "task", "--help")),
+        (("task",), ("Missing command", "build", "validate", "new")),
+        (("sbumit", "x"), ("No such command 'sbumit'", "submit")),
+        (("submit",), ("Missing argument", "task_id")),
+        (("submit", "mia-digits", "missing.csv"), ("missing.csv", "does not exist")),
+        (("submit", "mia-digits", "scores.csv", "--field", "model_name"), ("NAME=VALUE",)),
+        (("task", "validate", ".", "scores.csv", "--field", "=x"), ("NAME=VALUE",)),
+        (("version", "--colour"), ("No such option: --colour",)),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(
+    trustlab_main: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[str, ...],
+    needles: tuple[str, ...],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scores.csv").write_text("id,score\n")
+    assert_usage_error(trustlab_main(*args), *needles)
+
+
+@pytest.mark.slow
+def test_a_usage_error_through_python_m(tmp_path: Path) -> None:
+    assert_usage_error(run_main("sbumit", cwd=tmp_path), "No such command")
+
+
 # -- demo -----------------------------------------------------------------------------------
 
 
@@ -340,3 +445,67 @@ def test_demo_builds_once_and_keys_the_demo_team_each_run(
     assert authenticate(data_dir, second_key) == "demo"
     with pytest.raises(ApiError):
         authenticate(data_dir, first_key)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_second_demo_on_a_busy_port_says_so_before_touching_anything(
+    trustlab_main: Any, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = trustlab_main("demo", "--port", str(port), "--data-dir", data_dir)
+    assert_clean_error(proc, "already running", f"http://127.0.0.1:{port}", "--port")
+    assert not data_dir.exists()  # no task built, no database, no key rotated
+
+
+def test_a_second_demo_on_the_same_data_folder_keeps_the_first_key(
+    trustlab_main: Any, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    port = _free_port()
+    first = subprocess.Popen(["sleep", "60"])  # stands for the running demo's process
+    try:
+        (data_dir / "demo.pid").write_text(f"{first.pid} 127.0.0.1 {port}\n")
+        for args in (("--port", str(port)), ("--no-serve",)):
+            proc = trustlab_main("demo", *args, "--data-dir", data_dir)
+            assert_clean_error(proc, "already running", str(first.pid), "key still works")
+        assert sorted(p.name for p in data_dir.iterdir()) == ["demo.pid"]
+    finally:
+        first.kill()
+        first.wait()
+
+
+def test_a_stale_demo_pid_file_does_not_block(tmp_path: Path) -> None:
+    from trustlab.cli.arena import running_demo
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    (data_dir / "demo.pid").write_text(f"{gone.pid} 127.0.0.1 8000\n")
+    settings = Settings(data_dir=data_dir, port=_free_port())
+    assert running_demo(settings, check_port=True) is None
+
+
+def test_the_demo_banner_never_wraps_its_urls(
+    trustlab_main: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "60")
+    monkeypatch.setattr("trustlab.cli.arena.prepare_demo", lambda settings: "tl_" + "k" * 40)
+    proc = trustlab_main("demo", "--no-serve", "--data-dir", tmp_path / "data")
+    assert proc.returncode == 0, proc.stderr
+    url = "http://127.0.0.1:8000/api/v1/tasks/mia-digits/artifacts/sample_submission.csv"
+    (curl,) = [line for line in proc.stderr.splitlines() if "curl" in line]
+    assert curl.rstrip().endswith(f"-O {url}")
+    assert last_line(proc.stdout) == (
+        "export TRUSTLAB_URL=http://127.0.0.1:8000 TRUSTLAB_API_KEY=tl_" + "k" * 40
+    )

@@ -95,7 +95,12 @@ def test_losses_progress_and_mode() -> None:
     y = (x.sum(dim=1) > 0).long()
     seen: list[tuple[int, float]] = []
     losses = fit_classifier(
-        model, x, y, epochs=5, lr=1e-2, progress=lambda e, loss: seen.append((e, loss))
+        model,
+        x,
+        y,
+        epochs=5,
+        lr=1e-2,
+        progress=lambda event: seen.append((event.done, event.metrics["loss"])),
     )
     assert len(losses) == 5
     assert losses[-1] < losses[0]

@@ -25,7 +25,7 @@ def test_pgd_training_raises_pgd_robust_accuracy(digits_cnn: nn.Module, digits_s
         model=model,
         x=digits_split.x_train,
         y=digits_split.y_train,
-        progress=lambda epoch, loss: epochs.append(epoch),
+        progress=lambda event: epochs.append(event.done),
     )
     report = trainer.report_
     assert fitted is trainer and epochs == [1, 2] and report.epochs_run == 2

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from trustlab.core.errors import ConfigurationError, UnknownNameError
+from trustlab.core.progress import ProgressEvent
 from trustlab.robustness import (
     APGDCE,
     APGDT,
@@ -132,9 +133,9 @@ def test_resume_after_an_interruption_gives_the_same_result(
                 progress=progress,
             )
 
-    def stop_after_first_attack(name: str, done: int, total: int) -> None:
-        calls.append((name, done, total))
-        if name == "apgd-ce" and done == total:
+    def stop_after_first_attack(event: ProgressEvent) -> None:
+        calls.append((event.stage, event.done, event.total or 0))
+        if event.stage == "apgd-ce" and event.done == event.total:
             raise Interrupt
 
     run_until_interrupted(16, stop_after_first_attack)
@@ -146,7 +147,7 @@ def test_resume_after_an_interruption_gives_the_same_result(
         y=y,
         batch_size=16,
         state_path=state,
-        progress=lambda name, done, total: resumed.append(name),
+        progress=lambda event: resumed.append(event.stage),
     )
     same(result, reference)
     assert "apgd-ce" not in resumed  # the first attack was not run again
@@ -154,8 +155,8 @@ def test_resume_after_an_interruption_gives_the_same_result(
     # Interrupted in the middle of a stage, between two batches.
     state.unlink()
 
-    def stop_in_second_attack(name: str, done: int, total: int) -> None:
-        if name == "apgd-t" and done < total:
+    def stop_in_second_attack(event: ProgressEvent) -> None:
+        if event.stage == "apgd-t" and event.done < (event.total or 0):
             raise Interrupt
 
     run_until_interrupted(4, stop_in_second_attack)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import socket
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -10,6 +13,7 @@ from typing import Annotated
 import typer
 
 from trustlab.cli._common import DatabaseOpt, DataDirOpt, console, out, settings_from
+from trustlab.core.errors import ConfigurationError
 from trustlab.server.arena import Arena
 from trustlab.server.db import write_session
 from trustlab.server.services import teams
@@ -23,11 +27,64 @@ WorkersOpt = Annotated[
     int | None, typer.Option("--workers", min=0, help="Worker processes to start [1].")
 ]
 DEMO_TEAM = "demo"
+#: Written into the data folder while a demo serves: "PID HOST PORT".
+DEMO_PID_FILE = "demo.pid"
+
+MSG_DEMO_RUNNING = (
+    "A trustlab demo is already running {where}. Nothing was changed: its team key still "
+    "works. Use it, stop it first (Ctrl-C in its terminal), or start another one with "
+    "--port PORT (or TRUSTLAB_PORT) and --data-dir FOLDER."
+)
 
 
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but another user's
+        return True
+    return True
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    """Whether the server could not listen on ``host:port`` (as uvicorn binds: SO_REUSEADDR)."""
+    if port == 0:
+        return False
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except OSError:
+        return False  # an unknown host: the server will say so itself
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return exc.errno in (errno.EADDRINUSE, errno.EACCES)
+    return False
+
+
+def running_demo(settings: Settings, *, check_port: bool) -> str | None:
+    """Where a demo is already running for these settings (its pid file, its port), or None."""
+    pid_file = settings.data_dir / DEMO_PID_FILE
+    if pid_file.is_file():
+        try:
+            pid_text, host, port = pid_file.read_text().split()
+            pid = int(pid_text)
+        except ValueError:
+            pid = -1
+        if pid > 0 and pid != os.getpid() and _alive(pid):
+            return (
+                f"on http://{host}:{port} with the data folder {settings.data_dir} (process {pid})"
+            )
+    if check_port and _port_in_use(settings.host, settings.port):
+        return f"on http://{settings.host}:{settings.port} (the port is in use)"
+    return None
 
 
 def demo_specs() -> list[Path]:
@@ -79,11 +136,17 @@ def demo(
     from trustlab.server.runner import serve
 
     settings = settings_from(data_dir, database_url, host=host, port=port, workers=workers)
+    where = running_demo(settings, check_port=serve_)
+    if where is not None:
+        raise ConfigurationError(MSG_DEMO_RUNNING.format(where=where))
     key = prepare_demo(settings)
     url = f"http://{settings.host}:{settings.port}"
+    # soft_wrap: the lines are never broken, so URLs and commands stay whole when copied,
+    # whatever the terminal's width or when the output is not a terminal.
     console.print(
         f"\n[bold]trustlab arena[/] on {url}  (leaderboards: {url}/leaderboard_page)\n"
-        f"Demo team key (new on every run):\n"
+        f"Demo team key (new on every run):\n",
+        soft_wrap=True,
     )
     out.print(
         f"export TRUSTLAB_URL={url} TRUSTLAB_API_KEY={key}",
@@ -94,11 +157,18 @@ def demo(
     console.print(
         '\nTry:  curl -H "X-API-Key: $TRUSTLAB_API_KEY" -O '
         f"{url}/api/v1/tasks/mia-digits/artifacts/sample_submission.csv\n"
-        "      trustlab submit mia-digits sample_submission.csv --wait\n"
+        "      trustlab submit mia-digits sample_submission.csv --wait\n",
+        highlight=False,
+        soft_wrap=True,
     )
     if serve_:
         _logging()
-        serve(settings)
+        pid_file = settings.data_dir / DEMO_PID_FILE
+        pid_file.write_text(f"{os.getpid()} {settings.host} {settings.port}\n")
+        try:
+            serve(settings)
+        finally:
+            pid_file.unlink(missing_ok=True)
 
 
 def serve_cmd(

@@ -44,6 +44,7 @@ from trustlab.core.checks import (
 from trustlab.core.errors import ConfigurationError, DataError
 from trustlab.core.optim import OPTIMIZERS, make_optimizer
 from trustlab.core.params import Integer, Options, Real, Seed, check_param
+from trustlab.core.progress import ProgressCallback, ProgressEvent, report, resolve_progress
 from trustlab.core.seeding import seed_everything, seeded
 from trustlab.core.typing import ArrayLike
 
@@ -196,6 +197,7 @@ def train(
     sampling: str = "shuffle",
     deterministic: bool = False,
     owner: str = "train",
+    progress: ProgressCallback | None = None,
 ) -> TrainingHistory:
     """The one training loop of trustlab: seeded, shuffled mini-batches with hooks.
 
@@ -249,6 +251,9 @@ def train(
         Switch on deterministic algorithms for the run (see :func:`~trustlab.core.seeding.seeded`).
     owner : str, default="train"
         The class or function named in error messages.
+    progress : callable, optional
+        Receives a :class:`~trustlab.core.progress.ProgressEvent` after each epoch: stage
+        ``"epoch"``, ``done`` the epoch, ``total`` the epochs, ``metrics={"loss": mean_loss}``.
 
     Returns
     -------
@@ -336,6 +341,7 @@ def train(
                     MSG_DIVERGED.format(owner=owner, loss=mean_loss, epoch=epoch, lr=lr_value)
                 )
             history.losses.append(mean_loss)
+            report(progress, stage="epoch", done=epoch, total=epochs, metrics={"loss": mean_loss})
             if after_epoch is not None and after_epoch(epoch, mean_loss) and epoch < epochs:
                 history.stopped_early = True
                 stop = True
@@ -403,7 +409,7 @@ def fit_classifier(
     weight_decay: float = 0.0,
     seed: int = 0,
     optimizer: str = "adam",
-    progress: Callable[[int, float], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> list[float]:
     """Train ``model`` in place with cross-entropy, reproducibly.
 
@@ -433,8 +439,10 @@ def fit_classifier(
         Seed of the shuffling and of the model's own randomness (dropout).
     optimizer : {"adam", "adamw", "sgd"}, default="adam"
         ``"sgd"`` uses momentum 0.9.
-    progress : Callable[[int, float], None], optional
-        Called after each epoch with the epoch number (from 1) and its mean loss.
+    progress : callable, optional
+        Receives a :class:`~trustlab.core.progress.ProgressEvent` after each epoch (stage
+        ``"epoch"``, the epoch from 1, the epochs, ``metrics={"loss": mean_loss}``). The old
+        ``progress(epoch, mean_loss)`` shape still works, with a FutureWarning.
 
     Returns
     -------
@@ -476,10 +484,7 @@ def fit_classifier(
             _check_logits(logits, max_label)
         return F.cross_entropy(logits, step.batch["y"])
 
-    def after_epoch(epoch: int, mean_loss: float) -> None:
-        if progress is not None:
-            progress(epoch, mean_loss)
-
+    callback = resolve_progress(progress, owner=owner, legacy=_legacy_epoch, arity=2)
     history = train(
         model,
         data={"x": features, "y": labels},
@@ -489,11 +494,16 @@ def fit_classifier(
         lr=lr,
         optimizer=opt,
         loss=loss,
-        after_epoch=after_epoch,
         deterministic=True,
         owner=owner,
+        progress=callback,
     )
     return history.losses
+
+
+def _legacy_epoch(callback: Callable[..., object], event: ProgressEvent) -> None:
+    """Call an old-style ``progress(epoch, mean_loss)`` callback."""
+    callback(event.done, event.metrics.get("loss", math.nan))
 
 
 def predict_logits(model: nn.Module, x: ArrayLike, *, batch_size: int = 1024) -> torch.Tensor:

@@ -13,6 +13,7 @@ from torch import nn
 
 from trustlab.core.checks import compute_logits
 from trustlab.core.errors import DataError
+from trustlab.core.progress import ProgressCallback
 from trustlab.core.training import Step, TrainingHistory, train
 
 __all__ = [
@@ -86,6 +87,7 @@ def fit_surrogate(
     seed: int,
     embedding_loss: str,
     owner: str,
+    progress: ProgressCallback | None = None,
 ) -> TrainingHistory:
     """Train ``model`` in place on the transfer set ``(x, answers)`` with Adam.
 
@@ -123,6 +125,7 @@ def fit_surrogate(
         optimizer="adam",
         loss=loss,
         owner=owner,
+        progress=progress,
     )
 
 

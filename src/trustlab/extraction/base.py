@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import warnings
 from typing import ClassVar
 
 import torch
@@ -28,6 +29,7 @@ from trustlab.core.params import (
     Seed,
     check_param,
 )
+from trustlab.core.progress import ProgressCallback, report
 from trustlab.core.seeding import make_generator
 from trustlab.core.typing import ArrayLike
 from trustlab.extraction._surrogate import (
@@ -107,6 +109,9 @@ class ExtractionResult:
         The oracle's answers to them, as received.
     target : str
         What the copy was trained on: ``"labels"``, ``"probabilities"`` or ``"embeddings"``.
+    notes : list of str
+        What the user should know about the run, e.g. that it spent fewer queries than its
+        budget because its pool ran out (each was also issued as a warning).
     """
 
     model: nn.Module
@@ -115,6 +120,7 @@ class ExtractionResult:
     transfer_x: torch.Tensor
     transfer_y: torch.Tensor
     target: str
+    notes: list[str] = dataclasses.field(default_factory=list)
 
 
 class _Session:
@@ -127,11 +133,14 @@ class _Session:
         budget: int,
         owner: str,
         evaluation: tuple[torch.Tensor, torch.Tensor] | None,
+        progress: ProgressCallback | None = None,
     ) -> None:
         self.oracle = oracle
         self.budget = budget
         self.owner = owner
         self.evaluation = evaluation
+        self.progress = progress
+        self.notes: list[str] = []
         self.target: str | None = None
         self.xs: list[torch.Tensor] = []
         self.answers: list[torch.Tensor] = []
@@ -158,7 +167,13 @@ class _Session:
         self.xs.append(rows)
         self.answers.append(answer.detach().cpu())
         self.spent += take
+        report(self.progress, stage="queries", done=self.spent, total=self.budget)
         return answer
+
+    def note(self, message: str) -> None:
+        """Warn the user and keep the message for :attr:`ExtractionResult.notes`."""
+        warnings.warn(message, UserWarning, stacklevel=4)
+        self.notes.append(message)
 
     def transfer_set(self) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.xs:
@@ -252,6 +267,7 @@ class ExtractionAttack(abc.ABC):
         budget: int,
         eval_x: ArrayLike | None = None,
         eval_outputs: ArrayLike | None = None,
+        progress: ProgressCallback | None = None,
     ) -> ExtractionResult:
         """Spend at most ``budget`` queries on ``oracle`` and train ``surrogate`` on them.
 
@@ -269,6 +285,10 @@ class ExtractionAttack(abc.ABC):
         eval_outputs : array-like, optional
             The victim's outputs on ``eval_x``: labels (m,), probabilities (m, n_classes) or
             embeddings (m, d).
+        progress : callable, optional
+            Receives a :class:`~trustlab.core.progress.ProgressEvent` after each batch of
+            queries (stage ``"queries"``, the queries spent, the budget) and after each
+            training epoch of the copy (stage ``"epoch"``).
 
         Returns
         -------
@@ -295,6 +315,7 @@ class ExtractionAttack(abc.ABC):
             budget=budget,
             owner=owner,
             evaluation=_evaluation_set(eval_x, eval_outputs),
+            progress=progress,
         )
         self._run(session=session, surrogate=surrogate)
         x, y = session.transfer_set()
@@ -305,6 +326,7 @@ class ExtractionAttack(abc.ABC):
             transfer_x=x,
             transfer_y=y,
             target=session.target or "labels",
+            notes=list(session.notes),
         )
 
     @abc.abstractmethod
@@ -333,6 +355,7 @@ class ExtractionAttack(abc.ABC):
             seed=(self.seed + round_index) % (MAX_SEED + 1),
             embedding_loss=self.embedding_loss,
             owner=type(self).__name__,
+            progress=session.progress,
         )
         session.record(surrogate)
 

@@ -25,6 +25,11 @@ MSG_POOL_LABELS = (
     "KnockoffNets(sampling='adaptive') needs pool_labels: one integer class of the pool per "
     "row of pool (the actions of the bandit)."
 )
+MSG_POOL_TOO_SMALL = (
+    "KnockoffNets was asked for {budget} queries but its pool has only {n_pool} rows, and it "
+    "queries each pool row at most once: it stops after {n_pool} queries. Pass a larger pool "
+    "to spend the whole budget."
+)
 
 
 @register_attack("knockoff-nets")
@@ -32,7 +37,9 @@ class KnockoffNets(ExtractionAttack):
     """Knockoff Nets (Orekondy et al., 2019): query natural images from a surrogate pool.
 
     ``sampling="random"`` queries ``budget`` pool images drawn uniformly without replacement
-    and trains the copy on the answers once.
+    and trains the copy on the answers once. Each pool image is queried at most once, so a
+    budget larger than the pool stops at the pool's size: the attack then warns and says so in
+    :attr:`~trustlab.extraction.base.ExtractionResult.notes`.
 
     ``sampling="adaptive"`` treats the pool's classes (``pool_labels``, e.g. the classes of
     the attacker's own data set) as the arms of a gradient bandit. Each query draws a class
@@ -134,6 +141,10 @@ class KnockoffNets(ExtractionAttack):
 
     def _run(self, *, session: _Session, surrogate: nn.Module) -> None:
         pool = as_input_tensor(self.pool)
+        if session.remaining > pool.shape[0]:
+            session.note(
+                MSG_POOL_TOO_SMALL.format(budget=session.remaining, n_pool=int(pool.shape[0]))
+            )
         if self.sampling == "random":
             order = torch.randperm(pool.shape[0], generator=self._generator())
             session.ask(pool[order[: session.remaining]])

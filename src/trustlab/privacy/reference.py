@@ -8,10 +8,11 @@ safetensors file per model and a ``manifest.json``) and reloads it, so one set s
 attack and every target.
 
 Training is vectorised where the architecture allows it: the k models' parameters are stacked
-with :func:`torch.func.stack_module_state` and one step updates all of them through
-:func:`torch.func.vmap`. Architectures with buffers (batch normalisation) are trained one after
-another with :func:`trustlab.core.training.train`. Both paths give model ``i`` the same initial
-weights, the same rows and the same order of mini-batches, so they train the same models up to
+and one step updates all of them, through batched matrix products for plain MLPs and through
+:func:`torch.func.vmap` otherwise (see ``trustlab.privacy._vectorised``). Architectures with
+buffers (batch normalisation) are trained one after another with
+:func:`trustlab.core.training.train`. Both paths give model ``i`` the same initial weights, the
+same rows and the same order of mini-batches, so they train the same models up to
 floating-point rounding.
 """
 
@@ -42,6 +43,7 @@ from trustlab.core.errors import ConfigurationError, DataError
 from trustlab.core.models import build_model, resolve_arguments
 from trustlab.core.optim import optimizer_constraint
 from trustlab.core.params import Boolean, Integer, NonEmptyStr, Optional, Real, Seed, check_param
+from trustlab.core.progress import ProgressCallback, ProgressEvent, report, resolve_progress
 from trustlab.core.seeding import seeded
 from trustlab.core.training import train
 from trustlab.core.typing import ArrayLike, PathLike
@@ -88,6 +90,10 @@ MSG_X_AND_Y = "ReferenceModels.load checks a population only from both x and y; 
 MSG_X_DOES_NOT_FIT = (
     "x of shape {shape} does not fit architecture {architecture!r} with arguments {arguments}: "
     "{error}"
+)
+MSG_DEVICE = (
+    "The 'device' parameter of {owner} must name an available torch device such as 'cpu' or "
+    "'cuda'; got {device!r} ({problem})."
 )
 MSG_SUBSET = (
     "indices must be distinct positions of reference models in [0, {n_models}); got {indices}."
@@ -253,7 +259,8 @@ class ReferenceModels:
         optimizer: str = "adam",
         seed: int = 0,
         vectorise: bool | None = None,
-        progress: Callable[[int, int], None] | None = None,
+        progress: ProgressCallback | None = None,
+        device: str | None = None,
     ) -> ReferenceModels:
         """Train ``n_models`` models of ``architecture``, each on a random half of ``(x, y)``.
 
@@ -278,11 +285,16 @@ class ReferenceModels:
         seed : int, default 0
             Seed of the split, the initial weights and the batch order.
         vectorise : bool or None, default None
-            Train all models at once with ``vmap`` (True), one after another (False), or
-            vectorised whenever the architecture has no buffers (None).
+            Train all models at once (True), one after another (False), or vectorised
+            whenever the architecture has no buffers (None). Vectorised, a plain MLP runs
+            batched matrix products and any other architecture ``vmap``.
         progress : callable, optional
-            Called as ``progress(done, total)``: after each epoch when vectorised, after each
-            model otherwise.
+            Receives a :class:`~trustlab.core.progress.ProgressEvent`: stage ``"epoch"`` after
+            each epoch when vectorised, stage ``"model"`` after each model otherwise. The old
+            ``progress(done, total)`` shape still works, with a FutureWarning.
+        device : str, optional
+            Train on this torch device (``"cuda"``, ``"cuda:1"``); default the CPU. The
+            models come back on the CPU either way.
 
         Returns
         -------
@@ -291,12 +303,13 @@ class ReferenceModels:
         Raises
         ------
         ConfigurationError
-            If a parameter is out of range (``n_models=0`` included), or ``vectorise=True`` for
-            an architecture with buffers.
+            If a parameter is out of range (``n_models=0`` included), ``vectorise=True`` for
+            an architecture with buffers, or ``device`` is not a usable torch device.
         DataError
             If the population has fewer than 2 examples, bad shapes or labels out of range.
         """
         owner = "ReferenceModels.train"
+        callback = resolve_progress(progress, owner=owner, legacy=_legacy_done_total, arity=2)
         architecture = check_param(architecture, NonEmptyStr(), name="architecture", owner=owner)
         n_models = check_param(n_models, Integer(low=1), name="n_models", owner=owner)
         epochs = check_param(epochs, Integer(low=1), name="epochs", owner=owner)
@@ -307,6 +320,7 @@ class ReferenceModels:
         seed = check_param(seed, Seed, name="seed", owner=owner)
         vectorise = check_param(vectorise, Optional(Boolean()), name="vectorise", owner=owner)
         resolved = resolve_arguments(architecture, arguments)
+        target_device = _training_device(device, owner=owner)
         inputs, labels = check_population(x, y)
         split_seed, model_seeds = _seeds(seed, n_models)
         membership = split_population(n_models, inputs.shape[0], seed=split_seed)
@@ -333,6 +347,7 @@ class ReferenceModels:
             )
         vectorised = not buffers if vectorise is None else vectorise
         rows = [torch.from_numpy(np.flatnonzero(member)) for member in membership]
+        models = [model.to(target_device) for model in models]
         if vectorised:
             train_vectorised(
                 models,
@@ -345,7 +360,9 @@ class ReferenceModels:
                 lr=lr,
                 weight_decay=weight_decay,
                 optimizer=optimizer,
-                progress=progress,
+                progress=lambda done, total: report(
+                    callback, stage="epoch", done=done, total=total
+                ),
             )
         else:
             for i, (model, model_rows, model_seed) in enumerate(
@@ -363,8 +380,8 @@ class ReferenceModels:
                     optimizer=optimizer,
                     owner=owner,
                 )
-                if progress is not None:
-                    progress(i + 1, n_models)
+                report(callback, stage="model", done=i + 1, total=n_models)
+        models = [model.cpu() for model in models]
         recipe = {
             "epochs": epochs,
             "lr": lr,
@@ -561,3 +578,25 @@ class ReferenceModels:
             recipe=recipe,
             population=population,
         )
+
+
+def _training_device(device: str | None, *, owner: str) -> torch.device:
+    """The checked torch device to train on (the CPU by default)."""
+    if device is None:
+        return torch.device("cpu")
+    try:
+        target = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ConfigurationError(
+            MSG_DEVICE.format(owner=owner, device=device, problem=err)
+        ) from None
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigurationError(
+            MSG_DEVICE.format(owner=owner, device=device, problem="CUDA is not available")
+        )
+    return target
+
+
+def _legacy_done_total(callback: Callable[..., object], event: ProgressEvent) -> None:
+    """Call an old-style ``progress(done, total)`` callback."""
+    callback(event.done, event.total)

@@ -28,6 +28,7 @@ from trustlab.core.checks import (
 )
 from trustlab.core.errors import ConfigurationError
 from trustlab.core.params import Constraint, Optional, Options, Satisfies, validate_params
+from trustlab.core.progress import ProgressCallback, ProgressEvent, report, resolve_progress
 from trustlab.core.training import model_mode
 from trustlab.core.typing import ArrayLike, PathLike
 from trustlab.robustness._cascade_state import NOT_BROKEN, CascadeState
@@ -74,8 +75,9 @@ NORMS = (Norm.LINF, Norm.L2)
 #: :attr:`AutoAttackResult.sanity`. The default is
 #: :func:`~trustlab.robustness.sanity.run_sanity_checks`.
 SanityHook = Callable[..., Any]
-#: Called as ``progress(attack_name, done, total)`` after each batch of a stage.
-StageProgress = Callable[[str, int, int], None]
+#: Receives a :class:`~trustlab.core.progress.ProgressEvent` after each batch of a stage; its
+#: ``stage`` is the attack's name.
+StageProgress = ProgressCallback
 
 MSG_CUSTOM_NEEDS_ATTACKS = (
     "AutoAttack(version='custom') needs 'attacks': a list of attack names or Attack objects."
@@ -452,13 +454,19 @@ class AutoAttack(ThreatModelParams):
             and belongs to the same evaluation (same model weights, data, attacks and seed),
             the run resumes from it; a finished state returns its result at once.
         progress : callable, optional
-            Called as ``progress(attack_name, done, total)`` after each batch.
+            Receives a :class:`~trustlab.core.progress.ProgressEvent` after each batch of a
+            stage: ``stage`` the attack's name, ``done`` and ``total`` the examples it attacked
+            and will attack, ``metrics={"robust": n}`` the examples still robust. The old
+            ``progress(attack_name, done, total)`` shape still works, with a FutureWarning.
 
         Returns
         -------
         AutoAttackResult
         """
         batch_size = check_batch_size(batch_size, owner="AutoAttack")
+        callback = resolve_progress(
+            progress, owner="AutoAttack", legacy=_legacy_stage_progress, arity=3
+        )
         x_t, y_t = inputs_and_labels(x, y)
         check_in_bounds(x_t, self.bounds)
         _, dtype = model_device_and_dtype(model)
@@ -517,8 +525,13 @@ class AutoAttack(ThreatModelParams):
                 state.done += int(rows.numel())
                 if path is not None:
                     state.save(path, fingerprint=fingerprint)
-                if progress is not None:
-                    progress(name, state.done, total)
+                report(
+                    callback,
+                    stage=name,
+                    done=state.done,
+                    total=total,
+                    metrics={"robust": int(state.robust.sum())},
+                )
             state.robust_after[stage] = int(state.robust.sum())
             state.stage, state.rows, state.done = stage + 1, None, 0
             if path is not None:
@@ -598,6 +611,11 @@ class AutoAttack(ThreatModelParams):
         digest.update(x.detach().cpu().contiguous().numpy().tobytes())
         digest.update(y.numpy().tobytes())
         return digest.hexdigest()
+
+
+def _legacy_stage_progress(callback: Callable[..., object], event: ProgressEvent) -> None:
+    """Call an old-style ``progress(attack_name, done, total)`` callback."""
+    callback(event.stage, event.done, event.total)
 
 
 def _describe(attack: Attack) -> dict[str, str]:

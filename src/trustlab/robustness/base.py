@@ -32,6 +32,7 @@ from trustlab.core.checks import (
     model_device_and_dtype,
 )
 from trustlab.core.errors import ConfigurationError, DataError, TrustlabError
+from trustlab.core.progress import ProgressCallback, ProgressEvent, report, resolve_progress
 from trustlab.core.training import model_mode
 from trustlab.core.typing import ArrayLike
 from trustlab.robustness._counting import CountingModel
@@ -40,8 +41,8 @@ from trustlab.robustness._params import ThreatModelParams
 from trustlab.robustness.norms import Norm, flat, per_example_norm
 from trustlab.robustness.result import AttackResult
 
-ProgressFn = Callable[[int, int], None]
-"""Called as ``progress(done, total)`` with the number of examples attacked so far."""
+ProgressFn = ProgressCallback
+"""Receives a :class:`~trustlab.core.progress.ProgressEvent` after each batch."""
 
 MSG_TARGETS_NEEDED = (
     "{owner} is targeted and needs 'targets', one class index per example; pass targets=..."
@@ -117,7 +118,9 @@ class Attack(ThreatModelParams, abc.ABC):
         batch_size : int, default=256
             Examples attacked together. Results do not depend on it.
         progress : callable, optional
-            Called as ``progress(done, total)`` after each batch.
+            Receives a :class:`~trustlab.core.progress.ProgressEvent` after each batch (stage
+            ``"examples"``, the examples attacked so far, their number). The old
+            ``progress(done, total)`` shape still works, with a FutureWarning.
         indices : torch.Tensor or ndarray of int, shape (n,), optional
             The examples' identities that key their random draws (default: their positions
             ``0 .. n-1``). An evaluation that attacks a subset of a larger set passes the
@@ -139,6 +142,7 @@ class Attack(ThreatModelParams, abc.ABC):
             raise ConfigurationError(MSG_TARGETS_UNUSED.format(owner=owner))
         check_in_bounds(x_t, self.bounds)
         keys = _example_keys(indices, n=int(x_t.shape[0]))
+        callback = resolve_progress(progress, owner=owner, legacy=_legacy_done_total, arity=2)
 
         # The attack runs on the model's device; the result goes back to the input's.
         device, dtype = model_device_and_dtype(model)
@@ -176,8 +180,7 @@ class Attack(ThreatModelParams, abc.ABC):
                 else:
                     adv = out
                 pieces.append(adv.detach().to(home, dtype))
-                if progress is not None:
-                    progress(stop, n)
+                report(callback, stage="examples", done=stop, total=n)
             x_adv = torch.cat(pieces) if len(pieces) > 1 else pieces[0]
             self._check_contract(x_t, x_adv)
             adv_logits = compute_logits(model=model, x=x_adv, batch_size=batch_size)
@@ -277,3 +280,8 @@ class AttackContractError(TrustlabError, RuntimeError):
     """An attack returned an example outside its threat model: a bug in the attack."""
 
     status_code = 500
+
+
+def _legacy_done_total(callback: Callable[..., object], event: ProgressEvent) -> None:
+    """Call an old-style ``progress(done, total)`` callback."""
+    callback(event.done, event.total)

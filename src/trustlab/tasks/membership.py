@@ -18,6 +18,13 @@ then publishes:
     The submission format, filled with random scores, and the rules
     (``templates/membership-inference_readme.md.j2``).
 
+Bring your own: ``params.data_file`` (an ``.npz`` with ``x`` and ``y``) replaces the registered
+data set; ``params.model_file`` (safetensors with its architecture in the metadata, or a
+self-contained ONNX file, published as ``target.onnx``) replaces the trained target, and then
+the ``.npz`` must also hold ``member`` (1 for the rows the model was trained on, 0 for rows it
+never saw): candidates and calibration rows are drawn from both, the population from the rest of
+the non-members.
+
 A submission is a CSV file ``id,score``: a header line, then every candidate id exactly once
 with a finite score, higher meaning "more likely a member". It is scored by the TPR at each of
 the spec's FPRs (default 5%) and the ROC AUC, separately on the public and private parts of
@@ -45,9 +52,15 @@ from trustlab.core.training import accuracy, fit_classifier
 from trustlab.core.weights import save_model
 from trustlab.tasks._scoring import bootstrap_interval, score_parts, stratified_public_mask
 from trustlab.tasks._training import (
+    MSG_OWN_MODEL,
+    MSG_OWN_MODEL_SUFFIX,
+    TaskData,
     architecture_arguments,
     epoch_progress,
-    load_arrays,
+    file_digest,
+    load_own_model,
+    load_task_data,
+    own_file,
     seeded_single_thread,
 )
 from trustlab.tasks.base import ProgressFn, ScoreResult, TaskKind, TaskPaths
@@ -80,8 +93,13 @@ MSG_MISSING = (
     "candidates.npz ({n} ids)."
 )
 MSG_TOO_SMALL = (
-    "params: the data set {dataset!r} has {available} examples, but the task needs "
+    "params: {dataset} has {available} examples, but the task needs "
     "{needed} (candidates + calibration); lower n_candidates or n_calibration."
+)
+MSG_TOO_FEW_OWN = (
+    "params: {dataset} has {members} member and {non_members} non-member rows, but the task "
+    "needs {need_in} members and {need_out} non-members (candidates + calibration); lower "
+    "n_candidates or n_calibration, or add rows."
 )
 
 
@@ -101,6 +119,8 @@ class MembershipParams(BaseModel):
     weight_decay: float = Field(default=0.0, ge=0.0)
     fprs: list[float] = Field(default_factory=lambda: [0.05], min_length=1)
     bootstrap_resamples: int = Field(default=200, ge=0)
+    data_file: str | None = None
+    model_file: str | None = None
 
     @field_validator("n_calibration")
     @classmethod
@@ -233,45 +253,53 @@ class MembershipInference(TaskKind):
 
     def build(self, spec: TaskSpec, *, paths: TaskPaths, progress: ProgressFn) -> None:
         params = self._params(spec)
-        x, y = load_arrays(spec.dataset)
+        data = load_task_data(
+            spec.dataset, data_file=params.data_file, need_member=params.model_file is not None
+        )
+        x, y = data.x, data.y
         cand_in = params.n_candidate_members
         cand_out = params.n_candidates - cand_in
         half_cal = params.n_calibration // 2
-        needed = params.n_candidates + params.n_calibration
-        if len(x) < needed:
-            raise ConfigurationError(
-                MSG_TOO_SMALL.format(dataset=spec.dataset, available=len(x), needed=needed)
-            )
         rng = np.random.default_rng(spec.seed)
-        order = rng.permutation(len(x))
-        members = order[: cand_in + half_cal]
-        non_members = order[cand_in + half_cal : needed]
-        population = np.sort(order[needed:])
-
-        progress(f"training the target ({params.architecture}) on {len(members)} members")
-        with seeded_single_thread(spec.seed):
-            arguments = architecture_arguments(
-                params.architecture, params.architecture_arguments, x=x
-            )
-            model = build_model(params.architecture, arguments=arguments)
-            fit_classifier(
-                model,
-                x[members],
-                y[members],
-                epochs=params.epochs,
-                lr=params.lr,
-                batch_size=params.batch_size,
-                weight_decay=params.weight_decay,
-                seed=spec.seed,
-                progress=epoch_progress(progress, epochs=params.epochs),
-            )
-            train_acc = accuracy(model, x[members], y[members])
-            test_acc = accuracy(model, x[non_members], y[non_members])
-        progress(f"target accuracy: members {train_acc:.3f}, non-members {test_acc:.3f}")
+        members, non_members, population = _split(data, params, rng)
 
         paths.public.mkdir(parents=True, exist_ok=True)
         paths.hidden.mkdir(parents=True, exist_ok=True)
-        save_model(model, paths.public / "target.safetensors", metadata={"trustlab.task": spec.id})
+        if params.model_file is None:
+            progress(f"training the target ({params.architecture}) on {len(members)} members")
+            with seeded_single_thread(spec.seed):
+                arguments = architecture_arguments(
+                    params.architecture, params.architecture_arguments, x=x
+                )
+                model = build_model(params.architecture, arguments=arguments)
+                fit_classifier(
+                    model,
+                    x[members],
+                    y[members],
+                    epochs=params.epochs,
+                    lr=params.lr,
+                    batch_size=params.batch_size,
+                    weight_decay=params.weight_decay,
+                    seed=spec.seed,
+                    progress=epoch_progress(progress, epochs=params.epochs),
+                )
+                train_acc = accuracy(model, x[members], y[members])
+                test_acc = accuracy(model, x[non_members], y[non_members])
+            save_model(
+                model, paths.public / "target.safetensors", metadata={"trustlab.task": spec.id}
+            )
+        else:
+            progress(f"using the target {params.model_file} and {data.source}")
+            train_acc, test_acc = _publish_own_target(
+                params.model_file,
+                x=x,
+                y=y,
+                members=members,
+                non_members=non_members,
+                spec=spec,
+                paths=paths,
+            )
+        progress(f"target accuracy: members {train_acc:.3f}, non-members {test_acc:.3f}")
 
         cand_idx = np.concatenate([members[:cand_in], non_members[:cand_out]])
         cand_member = np.concatenate([np.ones(cand_in, np.int8), np.zeros(cand_out, np.int8)])
@@ -307,6 +335,7 @@ class MembershipInference(TaskKind):
                 n_pop=len(population),
                 train_acc=train_acc,
                 test_acc=test_acc,
+                onnx_target=(paths.public / "target.onnx").is_file(),
             )
         )
 
@@ -378,6 +407,85 @@ def _metrics(
     return result
 
 
+def _split(
+    data: TaskData, params: MembershipParams, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows of the members (candidates then calibration), of the non-members (likewise),
+    and of the population, drawn with ``rng``."""
+    cand_in = params.n_candidate_members
+    cand_out = params.n_candidates - cand_in
+    half_cal = params.n_calibration // 2
+    needed = params.n_candidates + params.n_calibration
+    if data.member is None:
+        if len(data.x) < needed:
+            raise ConfigurationError(
+                MSG_TOO_SMALL.format(dataset=data.source, available=len(data.x), needed=needed)
+            )
+        order = rng.permutation(len(data.x))
+        members = order[: cand_in + half_cal]
+        non_members = order[cand_in + half_cal : needed]
+        return members, non_members, np.sort(order[needed:])
+    inside = rng.permutation(np.flatnonzero(data.member == 1))
+    outside = rng.permutation(np.flatnonzero(data.member == 0))
+    if len(inside) < cand_in + half_cal or len(outside) < cand_out + half_cal:
+        raise ConfigurationError(
+            MSG_TOO_FEW_OWN.format(
+                dataset=data.source,
+                members=len(inside),
+                non_members=len(outside),
+                need_in=cand_in + half_cal,
+                need_out=cand_out + half_cal,
+            )
+        )
+    members = inside[: cand_in + half_cal]
+    non_members = outside[: cand_out + half_cal]
+    return members, non_members, np.sort(outside[cand_out + half_cal :])
+
+
+def _publish_own_target(
+    model_file: str,
+    *,
+    x: np.ndarray,
+    y: np.ndarray,
+    members: np.ndarray,
+    non_members: np.ndarray,
+    spec: TaskSpec,
+    paths: TaskPaths,
+) -> tuple[float, float]:
+    """Publish the instructor's target; return its accuracy on members and non-members."""
+    path = own_file(model_file, field="model_file")
+    suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        from trustlab.tasks.onnx_submission import read_onnx
+
+        try:
+            onnx_model = read_onnx(
+                path, input_shape=tuple(int(d) for d in x.shape[1:]), output_dim=int(y.max()) + 1
+            )
+            predict = lambda rows: onnx_model(x[rows]).argmax(axis=1)  # noqa: E731
+            train_acc = float((predict(members) == y[members]).mean())
+            test_acc = float((predict(non_members) == y[non_members]).mean())
+        except SubmissionError as exc:
+            raise ConfigurationError(MSG_OWN_MODEL.format(path=path, error=exc)) from None
+        (paths.public / "target.onnx").write_bytes(path.read_bytes())
+        return train_acc, test_acc
+    if suffix != ".safetensors":
+        raise ConfigurationError(
+            MSG_OWN_MODEL_SUFFIX.format(
+                path=path, accepted="a .safetensors or .onnx file", suffix=path.suffix
+            )
+        )
+    model = load_own_model(model_file)
+    train_acc = accuracy(model, x[members], y[members])
+    test_acc = accuracy(model, x[non_members], y[non_members])
+    save_model(
+        model,
+        paths.public / "target.safetensors",
+        metadata={"trustlab.task": spec.id, "trustlab.source_sha256": file_digest(path)},
+    )
+    return train_acc, test_acc
+
+
 def _readme(
     spec: TaskSpec,
     params: MembershipParams,
@@ -386,6 +494,7 @@ def _readme(
     n_pop: int,
     train_acc: float,
     test_acc: float,
+    onnx_target: bool = False,
 ) -> str:
     """The task's README (``templates/membership-inference_readme.md.j2``)."""
     context = {
@@ -395,5 +504,7 @@ def _readme(
         "n_pop": n_pop,
         "train_acc": train_acc,
         "test_acc": test_acc,
+        "own_model": params.model_file is not None,
+        "target_file": "target.onnx" if onnx_target else "target.safetensors",
     }
     return render_readme("membership-inference", context=context)

@@ -52,6 +52,8 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "trustlab.tasks.extraction",
     "trustlab.tasks.robustness",
     "trustlab.tasks.membership_defence",
+    "trustlab.tasks.ood_detection",
+    "trustlab.tasks.conformal",
 )
 
 _BUILTIN_LOADED = False

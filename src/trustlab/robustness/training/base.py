@@ -36,6 +36,7 @@ from trustlab.core.checks import (
 from trustlab.core.errors import DataError
 from trustlab.core.optim import optimizer_constraint
 from trustlab.core.params import Constraint, validate_params
+from trustlab.core.progress import ProgressCallback, ProgressEvent, resolve_progress
 from trustlab.core.training import Step, model_mode, train
 from trustlab.core.typing import ArrayLike
 from trustlab.robustness._inputs import check_in_bounds, inputs_and_labels
@@ -49,8 +50,8 @@ from trustlab.robustness._params import (
 from trustlab.robustness._random import ExampleRandom
 from trustlab.robustness.norms import Norm, flat, normalize, project
 
-ProgressFn = Callable[[int, float], None]
-"""Called as ``progress(epoch, mean_loss)`` after each epoch (epochs count from 1)."""
+ProgressFn = ProgressCallback
+"""Receives a :class:`~trustlab.core.progress.ProgressEvent` after each epoch."""
 
 MSG_LOGITS = (
     "The model must return logits of shape (batch, n_classes); got {shape} for a batch of {n}."
@@ -228,7 +229,9 @@ class AdversarialTrainer(ThreatModelParams, abc.ABC):
         y : torch.Tensor or ndarray of int, shape (n,)
             Their labels.
         progress : callable, optional
-            Called as ``progress(epoch, mean_loss)`` after each epoch.
+            Receives a :class:`~trustlab.core.progress.ProgressEvent` after each epoch (stage
+            ``"epoch"``, the epoch from 1, the epochs, ``metrics={"loss": mean_loss}``). The
+            old ``progress(epoch, mean_loss)`` shape still works, with a FutureWarning.
 
         Returns
         -------
@@ -270,8 +273,8 @@ class AdversarialTrainer(ThreatModelParams, abc.ABC):
 
         def after_epoch(epoch: int, mean_loss: float) -> None:
             report.losses.append(mean_loss)
-            if progress is not None:
-                progress(epoch, mean_loss)
+
+        callback = resolve_progress(progress, owner=owner, legacy=_legacy_epoch, arity=2)
 
         rows = self._prepare(model=model, x=x_t, y=y_t, device=device)
         # A guard that restores a checkpoint after the loss diverged stops the run, so the
@@ -290,6 +293,7 @@ class AdversarialTrainer(ThreatModelParams, abc.ABC):
             after_epoch=after_epoch,
             rows=rows,
             owner=owner,
+            progress=callback,
         )
         report.steps = history.steps
         report.stopped_early = history.stopped_early
@@ -406,3 +410,8 @@ class AdversarialTrainer(ThreatModelParams, abc.ABC):
             shape = tuple(getattr(logits, "shape", ()))
             raise DataError(MSG_LOGITS.format(shape=shape, n=len(x)))
         check_labels_in_range(y.cpu(), n_classes=int(logits.shape[1]))
+
+
+def _legacy_epoch(callback: Callable[..., object], event: ProgressEvent) -> None:
+    """Call an old-style ``progress(epoch, mean_loss)`` callback."""
+    callback(event.done, event.metrics.get("loss", float("nan")))

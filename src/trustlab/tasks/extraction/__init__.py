@@ -19,7 +19,9 @@ and writes:
 ``public/sample_submission.safetensors`` and ``public/README.md``
     An untrained model of the first accepted architecture, and the rules.
 ``hidden/victim.safetensors``
-    The victim's weights; never served. The server loads it once per task and process.
+    The victim's weights; never served. The server loads it once per task and process. A task
+    built from the instructor's ONNX victim (``params.model_file``) keeps ``hidden/victim.onnx``
+    instead, run with onnxruntime.
 ``hidden/answers.npz``
     The hidden evaluation inputs, their labels, the victim's raw outputs (logits) on them and
     the public/private split.

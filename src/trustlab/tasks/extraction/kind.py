@@ -6,7 +6,7 @@ See :mod:`trustlab.tasks.extraction` for the threat model, the artefacts and the
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,12 @@ from trustlab.core.training import accuracy, fit_classifier
 from trustlab.core.weights import save_model
 from trustlab.tasks._scoring import score_parts
 from trustlab.tasks._training import (
+    MSG_OWN_MODEL,
     architecture_arguments,
     epoch_progress,
-    load_arrays,
+    load_own_model,
+    load_task_data,
+    own_file,
     seeded_single_thread,
 )
 from trustlab.tasks.base import FormField, ProgressFn, ScoreResult, TaskKind, TaskPaths
@@ -38,6 +41,7 @@ from trustlab.tasks.extraction.messages import (
 from trustlab.tasks.extraction.metrics import classifier_metrics, embedding_metrics
 from trustlab.tasks.extraction.readme import readme_text
 from trustlab.tasks.extraction.runtime import (
+    VICTIM_ONNX,
     QueryVictim,
     build_defence,
     build_detector,
@@ -55,6 +59,10 @@ from trustlab.tasks.onnx_submission import MSG_ONNX_REFUSED, ONNX_CHOICE, read_o
 from trustlab.tasks.registry import register_kind
 from trustlab.tasks.spec import TaskSpec, parse_params
 
+MSG_ONNX_VICTIM_EMBEDDINGS = (
+    "field 'params.model_file': {path} is an ONNX model, which the task accepts for classifier "
+    "victims only; for output: embeddings give a .safetensors file."
+)
 #: Rows per forward pass when the victim or a submitted model runs on many inputs.
 SCORE_BATCH = 256
 #: Pool inputs a submitted model runs on at intake.
@@ -166,11 +174,12 @@ class ModelExtraction(TaskKind):
 
     def build(self, spec: TaskSpec, *, paths: TaskPaths, progress: ProgressFn) -> None:
         params = self._params(spec)
-        x, y = load_arrays(spec.dataset)
+        data = load_task_data(spec.dataset, data_file=params.data_file)
+        x, y = data.x, data.y
         needed = params.n_train + params.n_eval + 1
         if len(x) < needed:
             raise ConfigurationError(
-                MSG_TOO_SMALL.format(dataset=spec.dataset, available=len(x), needed=needed)
+                MSG_TOO_SMALL.format(dataset=data.source, available=len(x), needed=needed)
             )
         rng = np.random.default_rng(spec.seed)
         order = rng.permutation(len(x))
@@ -180,27 +189,39 @@ class ModelExtraction(TaskKind):
         if params.n_pool is not None:
             pool = pool[: params.n_pool]
 
-        progress(f"training the victim ({params.victim}) on {len(train)} examples")
+        onnx_victim = params.model_file is not None and params.model_file.lower().endswith(".onnx")
         with seeded_single_thread(spec.seed):
-            arguments = architecture_arguments(params.victim, params.victim_arguments, x=x)
-            if params.victim == "mlp" and "num_classes" not in arguments:
-                arguments["num_classes"] = int(y.max()) + 1
-            victim = build_model(params.victim, arguments=arguments)
-            fit_classifier(
-                victim,
-                x[train],
-                y[train],
-                epochs=params.epochs,
-                lr=params.lr,
-                batch_size=params.batch_size,
-                weight_decay=params.weight_decay,
-                seed=spec.seed,
-                progress=epoch_progress(progress, epochs=params.epochs),
-            )
-            test_acc = accuracy(victim, x[evaluation], y[evaluation])
-            raw = compute_logits(
-                model=victim, x=torch.from_numpy(x[evaluation]), batch_size=SCORE_BATCH
-            )
+            if onnx_victim:
+                assert params.model_file is not None
+                progress(f"using the victim {params.model_file} and {data.source}")
+                victim_file, run_victim = _onnx_victim(params, x=x, y=y)
+                raw = torch.from_numpy(run_victim(x[evaluation]))
+                test_acc = float((raw.argmax(dim=1).numpy() == y[evaluation]).mean())
+            elif params.model_file is not None:
+                progress(f"using the victim {params.model_file} and {data.source}")
+                victim = load_own_model(params.model_file)
+            else:
+                progress(f"training the victim ({params.victim}) on {len(train)} examples")
+                arguments = architecture_arguments(params.victim, params.victim_arguments, x=x)
+                if params.victim == "mlp" and "num_classes" not in arguments:
+                    arguments["num_classes"] = int(y.max()) + 1
+                victim = build_model(params.victim, arguments=arguments)
+                fit_classifier(
+                    victim,
+                    x[train],
+                    y[train],
+                    epochs=params.epochs,
+                    lr=params.lr,
+                    batch_size=params.batch_size,
+                    weight_decay=params.weight_decay,
+                    seed=spec.seed,
+                    progress=epoch_progress(progress, epochs=params.epochs),
+                )
+            if not onnx_victim:
+                test_acc = accuracy(victim, x[evaluation], y[evaluation])
+                raw = compute_logits(
+                    model=victim, x=torch.from_numpy(x[evaluation]), batch_size=SCORE_BATCH
+                )
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(spec.seed)
                 sample = params.architectures[0].build()
@@ -210,7 +231,12 @@ class ModelExtraction(TaskKind):
         input_shape = [int(d) for d in x.shape[1:]]
         paths.public.mkdir(parents=True, exist_ok=True)
         paths.hidden.mkdir(parents=True, exist_ok=True)
-        save_model(victim, paths.hidden / "victim.safetensors", metadata={"trustlab.task": spec.id})
+        if onnx_victim:
+            (paths.hidden / VICTIM_ONNX).write_bytes(victim_file.read_bytes())
+        else:
+            save_model(
+                victim, paths.hidden / "victim.safetensors", metadata={"trustlab.task": spec.id}
+            )
         save_model(sample, paths.public / "sample_submission.safetensors")
         save_npz(paths.public / "pool.npz", x=x[pool])
         query_format = {
@@ -369,3 +395,26 @@ def _library_problems(
     except TrustlabError as exc:
         return [f"field 'params.{field}': {exc}"]
     return []
+
+
+def _onnx_victim(
+    params: ExtractionParams, *, x: np.ndarray, y: np.ndarray
+) -> tuple[Path, Callable[[np.ndarray], np.ndarray]]:
+    """The instructor's ONNX victim (a classifier: one logit per class of ``y``), checked as a
+    submission is, and a function that runs it."""
+    assert params.model_file is not None
+    path = own_file(params.model_file, field="model_file")
+    if not params.is_classifier:
+        raise ConfigurationError(MSG_ONNX_VICTIM_EMBEDDINGS.format(path=path))
+    try:
+        model = read_onnx(
+            path, input_shape=tuple(int(d) for d in x.shape[1:]), output_dim=int(y.max()) + 1
+        )
+        model(x[:1])
+    except SubmissionError as exc:
+        raise ConfigurationError(MSG_OWN_MODEL.format(path=path, error=exc)) from None
+
+    def run(rows: np.ndarray) -> np.ndarray:
+        return np.asarray(model(rows), dtype=np.float32)
+
+    return path, run

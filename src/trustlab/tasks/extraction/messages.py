@@ -14,7 +14,7 @@ MSG_OUTPUT_NON_FINITE = (
 MSG_MODEL_RUN = "Your model failed on the task's inputs: {error}"
 MSG_NO_QUERY_FORMAT = "{path} is missing; rebuild the task with 'trustlab task build'."
 MSG_TOO_SMALL = (
-    "params: the data set {dataset!r} has {available} examples, but the task needs {needed} "
+    "params: {dataset} has {available} examples, but the task needs {needed} "
     "(n_train + n_eval + at least one pool input); lower n_train or n_eval."
 )
 MSG_DEFENCE_MODE = (

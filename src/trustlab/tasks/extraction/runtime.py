@@ -23,6 +23,9 @@ from trustlab.tasks.extraction.messages import MSG_NO_QUERY_FORMAT
 from trustlab.tasks.extraction.spec import DefenceSpec, DetectorSpec, ExtractionParams
 from trustlab.tasks.spec import TaskSpec
 
+#: The victim of a task built from an instructor's ONNX model (else ``victim.safetensors``).
+VICTIM_ONNX = "victim.onnx"
+
 if TYPE_CHECKING:
     from trustlab.extraction import OutputDefence
     from trustlab.extraction.defences import QueryDetector
@@ -49,7 +52,18 @@ class QueryVictim:
             max_batch=params.max_batch,
             rate_limit=params.rate_limit,
         )
-        self.model = load_model(paths.hidden / "victim.safetensors")
+        self.model: torch.nn.Module | None = None
+        self.onnx: Any = None
+        if (paths.hidden / VICTIM_ONNX).is_file():
+            from trustlab.tasks.onnx_submission import read_onnx
+
+            self.onnx = read_onnx(
+                paths.hidden / VICTIM_ONNX,
+                input_shape=self.rules.input_shape,
+                output_dim=self.rules.output_dim,
+            )
+        else:
+            self.model = load_model(paths.hidden / "victim.safetensors")
         self.defence = build_defence(params.defence, embeddings=not params.is_classifier)
         self.detector_action: str | None = params.detector.action if params.detector else None
 
@@ -61,7 +75,11 @@ class QueryVictim:
         row and sets the others to 0).
         """
         inputs = torch.from_numpy(x)
-        raw = compute_logits(model=self.model, x=inputs, batch_size=max(1, len(x)))
+        if self.onnx is not None:
+            raw = torch.from_numpy(np.asarray(self.onnx(x), dtype=np.float32))
+        else:
+            assert self.model is not None
+            raw = compute_logits(model=self.model, x=inputs, batch_size=max(1, len(x)))
         labels = raw.argmax(dim=1) if self.params.is_classifier else None
         outputs = raw if self.params.output == "embeddings" else torch.softmax(raw, dim=1)
         if self.defence is not None:

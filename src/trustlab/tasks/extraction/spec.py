@@ -93,6 +93,8 @@ class ExtractionParams(_Strict):
     lr: float = Field(default=1e-3, gt=0.0)
     batch_size: int = Field(default=32, ge=1)
     weight_decay: float = Field(default=0.0, ge=0.0)
+    data_file: str | None = None
+    model_file: str | None = None
     output: Literal["labels", "top-k", "probabilities", "embeddings"] = "probabilities"
     top_k: int = Field(default=3, ge=1)
     defence: DefenceSpec | None = None

@@ -24,7 +24,12 @@ from trustlab.tasks._scoring import (
     score_parts,
     stratified_public_mask,
 )
-from trustlab.tasks._training import epoch_progress, load_arrays, seeded_single_thread
+from trustlab.tasks._training import (
+    epoch_progress,
+    load_task_data,
+    seeded_single_thread,
+    stage_progress,
+)
 from trustlab.tasks.base import FormField, ProgressFn, ScoreResult, TaskKind, TaskPaths
 from trustlab.tasks.membership_defence.params import (
     DefenceParams,
@@ -46,7 +51,7 @@ if TYPE_CHECKING:
     from trustlab.privacy import ReferenceModels
 
 MSG_TOO_SMALL = (
-    "params: the data set {dataset!r} has {available} examples, but n_train={n_train} and "
+    "params: {dataset} has {available} examples, but n_train={n_train} and "
     "n_test={n_test} leave fewer than n_population_min={minimum} population samples; lower "
     "n_train or n_test."
 )
@@ -115,12 +120,13 @@ class MembershipDefence(TaskKind):
         from trustlab.privacy import ReferenceModels
 
         params = self._params(spec)
-        x, y = load_arrays(spec.dataset)
+        data = load_task_data(spec.dataset, data_file=params.data_file)
+        x, y = data.x, data.y
         n_population = len(x) - params.n_train - params.n_test
         if n_population < params.n_population_min:
             raise ConfigurationError(
                 MSG_TOO_SMALL.format(
-                    dataset=spec.dataset,
+                    dataset=data.source,
                     available=len(x),
                     n_train=params.n_train,
                     n_test=params.n_test,
@@ -156,7 +162,7 @@ class MembershipDefence(TaskKind):
                 batch_size=recipe.batch_size,
                 weight_decay=recipe.weight_decay,
                 seed=spec.seed,
-                progress=lambda done, total: progress(f"reference training {done}/{total}"),
+                progress=stage_progress(progress, what="reference training"),
             )
             progress(f"training the sample submission ({choice.name}) on {len(train)} examples")
             model = choice.build()

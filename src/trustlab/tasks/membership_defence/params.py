@@ -84,6 +84,7 @@ class DefenceParams(BaseModel):
     penalty: float = Field(default=2.0, ge=0.0)
     batch_size: int = Field(default=512, ge=1)
     bootstrap_resamples: int = Field(default=200, ge=0)
+    data_file: str | None = None
 
 
 def attack_problems(params: DefenceParams) -> list[str]:

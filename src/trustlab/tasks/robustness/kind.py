@@ -17,7 +17,7 @@ from trustlab.core.training import fit_classifier, predict_logits
 from trustlab.core.weights import save_model
 from trustlab.robustness import AutoAttack, SanityReport, run_sanity_checks
 from trustlab.tasks._scoring import bootstrap_interval, mean, score_parts
-from trustlab.tasks._training import load_arrays, seeded_single_thread
+from trustlab.tasks._training import load_own_model, load_task_data, seeded_single_thread
 from trustlab.tasks.base import FormField, ProgressFn, ScoreResult, TaskKind, TaskPaths
 from trustlab.tasks.model_submission import (
     check_architectures,
@@ -45,10 +45,10 @@ MSG_OUTPUT = (
 )
 MSG_NOT_IMAGES = (
     "params: the robustness kind needs an image data set with pixel values in [0, 1]; "
-    "{dataset!r} is not one."
+    "{dataset} is not one."
 )
 MSG_TOO_SMALL = (
-    "params: the data set {dataset!r} has {available} examples, but n_eval={n_eval} leaves "
+    "params: {dataset} has {available} examples, but n_eval={n_eval} leaves "
     "fewer than {minimum} to train on; lower n_eval."
 )
 #: Examples fed to the model during validation.
@@ -100,13 +100,14 @@ class Robustness(TaskKind):
 
     def build(self, spec: TaskSpec, *, paths: TaskPaths, progress: ProgressFn) -> None:
         params = self._params(spec)
-        x, y = load_arrays(spec.dataset)
+        data = load_task_data(spec.dataset, data_file=params.data_file)
+        x, y = data.x, data.y
         if x.ndim < 3 or float(x.min()) < 0.0 or float(x.max()) > 1.0:
-            raise ConfigurationError(MSG_NOT_IMAGES.format(dataset=spec.dataset))
+            raise ConfigurationError(MSG_NOT_IMAGES.format(dataset=data.source))
         if len(x) - params.n_eval < MIN_TRAIN:
             raise ConfigurationError(
                 MSG_TOO_SMALL.format(
-                    dataset=spec.dataset, available=len(x), n_eval=params.n_eval, minimum=MIN_TRAIN
+                    dataset=data.source, available=len(x), n_eval=params.n_eval, minimum=MIN_TRAIN
                 )
             )
         rng = np.random.default_rng(spec.seed)
@@ -117,18 +118,24 @@ class Robustness(TaskKind):
         public[rng.permutation(len(hidden))[: round(len(hidden) * spec.public_fraction)]] = True
 
         choice = params.architectures[0]
-        progress(f"training the baseline ({choice.name}) on {len(train)} examples")
-        with seeded_single_thread(spec.seed):
-            model = choice.build()
-            fit_classifier(
-                model,
-                x[train],
-                y[train],
-                epochs=params.baseline_epochs,
-                lr=params.baseline_lr,
-                seed=spec.seed,
-            )
+        if params.model_file is not None:
+            progress(f"using the baseline {params.model_file} and {data.source}")
+            accepted = [c.registry_name for c in params.architectures]
+            model = load_own_model(params.model_file, accepted=accepted)
             logits = predict_logits(model, x[hidden])
+        else:
+            progress(f"training the baseline ({choice.name}) on {len(train)} examples")
+            with seeded_single_thread(spec.seed):
+                model = choice.build()
+                fit_classifier(
+                    model,
+                    x[train],
+                    y[train],
+                    epochs=params.baseline_epochs,
+                    lr=params.baseline_lr,
+                    seed=spec.seed,
+                )
+                logits = predict_logits(model, x[hidden])
         baseline_acc = float((logits.argmax(dim=1).numpy() == y[hidden]).mean())
         progress(f"baseline clean accuracy on the hidden set: {baseline_acc:.3f}")
 

@@ -104,6 +104,8 @@ class RobustnessParams(BaseModel):
     bootstrap_resamples: int = Field(default=200, ge=0)
     baseline_epochs: int = Field(default=10, ge=1, le=1000)
     baseline_lr: float = Field(default=2e-3, gt=0.0)
+    data_file: str | None = None
+    model_file: str | None = None
 
 
 def make_cascade(params: RobustnessParams, *, seed: int) -> list[Attack]:
