@@ -20,6 +20,7 @@ from trustlab.fairness import (
     MITIGATION_CRITERIA,
     MITIGATIONS,
     AdversarialDebiasing,
+    ExponentiatedGradient,
     FairnessConstrainedClassifier,
     FairnessMitigation,
     GroupThresholds,
@@ -99,6 +100,8 @@ def test_fit_returns_self_and_sets_only_fitted_attributes(name: str) -> None:
     mitigation = MITIGATIONS.get(name)()
     if isinstance(mitigation, ModelMitigation):
         mitigation.epochs, mitigation.batch_size = 2, 16
+    if isinstance(mitigation, ExponentiatedGradient):
+        mitigation.max_iter = 1  # one round of the game keeps the test fast
     before = _public_state(mitigation)
     with pytest.raises(ConfigurationError, match="not fitted"):
         if isinstance(mitigation, ModelMitigation):

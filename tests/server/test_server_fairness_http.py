@@ -132,3 +132,83 @@ def test_bad_weights_are_refused_and_leave_nothing(
 
     assert fair_arena.count_rows() == 0
     assert fair_arena.stored_files() == []
+
+
+EO_TASK = "fair-http-compas"
+EO_SPEC: dict[str, Any] = {
+    "id": EO_TASK,
+    "kind": "fairness",
+    "title": "Fair recidivism over HTTP",
+    "description": "Predict recidivism with equalized odds.",
+    "dataset": "compas",
+    "seed": 1,
+    "max_file_size": "2MB",
+    "params": {
+        "sensitive": ["sex"],
+        "criterion": "equalized_odds",
+        "gap_bound": 0.1,
+        "penalty": {"kind": "linear", "slope": 3.0},
+        "architectures": [
+            {"name": "logreg", "architecture": "mlp", "arguments": {"hidden": []}},
+            {
+                "name": "tabular",
+                "architecture": "tabular",
+                "arguments": {"numeric_features": [0, 1, 2, 3, 4], "width": 16, "n_blocks": 1},
+            },
+        ],
+        "baseline": {"epochs": 3},
+        "bootstrap_resamples": 20,
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def eo_http_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("fair-http-eo")
+    return build_task(parse_spec(copy.deepcopy(EO_SPEC)), tasks_dir=root).paths.root
+
+
+@pytest.fixture
+def eo_arena(
+    start_arena: Callable[[], ArenaHarness], eo_http_dir: Path, data_dir: Path
+) -> ArenaHarness:
+    install_task(
+        eo_http_dir,
+        data_dir,
+        cooldown={"accepted": 0, "failed": 0},
+        limits={"daily": None, "total": None},
+    )
+    return start_arena()
+
+
+def test_equalized_odds_task_scores_a_tabular_model(eo_arena: ArenaHarness, tmp_path: Path) -> None:
+    client = eo_arena.client
+    task_info = client.get(f"/api/v1/tasks/{EO_TASK}").json()
+    assert "accuracy - 3 x max(0, equalized-odds gap - 0.1)" in task_info["description"]
+    (field,) = task_info["submission_rules"]["form_fields"]
+    assert field["choices"] == ["logreg", "tabular"]
+
+    torch.manual_seed(0)
+    model = build_model(
+        "tabular",
+        arguments={
+            "in_features": 18,
+            "numeric_features": [0, 1, 2, 3, 4],
+            "width": 16,
+            "n_blocks": 1,
+        },
+    )
+    path = tmp_path / "tabular.pt"
+    torch.save(model.state_dict(), path)
+    response = eo_arena.submit(
+        EO_TASK, path.read_bytes(), filename="tabular.pt", data={"model_name": "tabular"}
+    )
+    assert response.status_code == 202, response.text
+    submission = response.json()["submission_id"]
+    assert eo_arena.score_all() == 1
+    info = client.get(f"/api/v1/submissions/{submission}", headers=eo_arena.headers()).json()
+    assert info["status"] == "scored", info
+    metrics = info["metrics"]
+    expected = metrics["accuracy"] - 3.0 * max(0.0, metrics["eo_gap"] - 0.1)
+    assert metrics["score"] == pytest.approx(expected)
+    assert {"accuracy_ci95", "eo_gap_ci95"} <= set(metrics)

@@ -26,7 +26,9 @@ from trustlab.tasks.fairness import (
     equalized_odds_gap,
     group_codes,
     group_names,
+    part_metrics,
 )
+from trustlab.tasks.registry import get_kind
 from trustlab.tasks.spec import TaskSpec
 
 FAIR_SPEC: dict[str, Any] = {
@@ -156,8 +158,9 @@ def test_feature_count_matches_the_loader(sensitive: list[str], include: bool) -
     count = adult_feature_count(sensitive=sensitive, include_sensitive_in_features=include)
     assert count == data.x.shape[1]
     spec = spec_with(sensitive=sensitive, include_sensitive_in_features=include)
-    for choice in spec.params["architectures"]:
-        assert choice["arguments"]["in_features"] == count
+    kind = get_kind("fairness")
+    for choice in kind._params(spec).architectures:  # filled in from the data set
+        assert choice.arguments["in_features"] == count
 
 
 # -- spec errors ----------------------------------------------------------------------------
@@ -173,7 +176,7 @@ def _spec_data(**params: Any) -> dict[str, Any]:
     ("params", "expected"),
     [
         ({"sensitive": ["religion"]}, "field 'params.sensitive.0'"),
-        ({"sensitive": ["age"]}, "field 'params.sensitive.0'"),
+        ({"criterion": "calibration"}, "field 'params.criterion'"),
         ({"sensitive": []}, "field 'params.sensitive'"),
         ({"sensitive": ["sex", "sex"]}, "names 'sex' twice"),
         ({"gap_bound": 1.5}, "field 'params.gap_bound'"),
@@ -185,7 +188,7 @@ def _spec_data(**params: Any) -> dict[str, Any]:
         ({"architectures": []}, "field 'params.architectures'"),
         (
             {"architectures": [{"name": "cnn", "architecture": "digits-cnn"}]},
-            "architecture 'cnn' must map Adult rows of shape (n, 89)",
+            "architecture 'cnn' must map adult rows of shape (n, 89)",
         ),
         (
             {
@@ -193,7 +196,7 @@ def _spec_data(**params: Any) -> dict[str, Any]:
                     {"name": "m", "architecture": "mlp", "arguments": {"in_features": 5}}
                 ]
             },
-            "architecture 'm' must map Adult rows",
+            "architecture 'm' must map adult rows",
         ),
         (
             {
@@ -211,7 +214,11 @@ def test_bad_params_are_named(params: dict[str, Any], expected: str) -> None:
 
 
 def test_dataset_and_metric_are_checked() -> None:
-    assert "dataset: adult" in invalid(dict(_spec_data(), dataset="german"))
+    assert "one of adult, compas, german" in invalid(dict(_spec_data(), dataset="digits"))
+    # German Credit has no race attribute.
+    assert "the german data have the sensitive attributes sex, age; got 'race'" in invalid(
+        dict(_spec_data(), dataset="german")
+    )
     assert "lower-is-better" in invalid(dict(_spec_data(), metric="dp_gap"))
     assert parse_spec(dict(_spec_data(), metric="accuracy")).metric == "accuracy"
     assert parse_spec(_spec_data()).metric == "score"
@@ -460,3 +467,73 @@ def test_the_demo_task_is_packaged_and_valid() -> None:
     assert spec.kind == "fairness" and spec.metric == "score"
     assert spec.params["sensitive"] == ["sex"] and spec.params["gap_bound"] == 0.05
     assert spec.params["n_train"] is None  # the whole training split
+
+
+# -- equalized odds, COMPAS and German Credit ------------------------------------------------
+
+
+def test_equalized_odds_scores_the_eo_gap() -> None:
+    y_true = np.array([1, 1, 0, 0] * 10 + [1, 1, 0, 0] * 10)
+    # Group 0 is predicted perfectly; group 1 gets every negative wrong: FPR 0 vs 1.
+    y_pred = np.array([1, 1, 0, 0] * 10 + [1, 1, 1, 1] * 10)
+    group = np.array([0] * 40 + [1] * 40)
+    common = {
+        "y_true": y_true,
+        "y_pred": y_pred,
+        "group": group,
+        "names": ["a", "b"],
+        "gap_bound": 0.05,
+        "penalty": PenaltyRule(kind="linear", slope=1.0),
+        "min_group_size": 1,
+        "resamples": 10,
+        "seed": 0,
+    }
+    dp = part_metrics(criterion="demographic_parity", **common)
+    eo = part_metrics(criterion="equalized_odds", **common)
+    assert dp["dp_gap"] == pytest.approx(0.5) and eo["eo_gap"] == pytest.approx(1.0)
+    assert dp["score"] == pytest.approx(0.75 - (0.5 - 0.05))
+    assert eo["score"] == pytest.approx(0.75 - (1.0 - 0.05))
+    assert "eo_gap_ci95" in eo and "dp_gap_ci95" not in eo
+    words = PenaltyRule(kind="zero").describe(bound=0.05, criterion="equalized_odds")
+    assert "equalized-odds gap is at most 0.05" in words
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["fairness-compas", "fairness-german"])
+def test_the_compas_and_german_demo_tasks_build_and_score(name: str, tmp_path: Path) -> None:
+    from importlib import resources
+
+    from trustlab.cli.arena import demo_specs
+    from trustlab.tasks import load_spec
+
+    path = Path(str(resources.files("trustlab.tasks") / "specs" / f"{name}.yaml"))
+    assert path in [Path(str(p)) for p in demo_specs()]
+    spec = load_spec(path)
+    task = build_task(spec, tasks_dir=tmp_path)
+    encoding = json.loads((task.paths.public / "encoding.json").read_text())
+    readme = (task.paths.public / "README.md").read_text()
+    assert spec.dataset in ("compas", "german")
+    assert f"Label 1 is `{encoding['label_names'][1]}`" in readme
+    criterion = spec.params["criterion"]
+    assert criterion.replace("_", "-").split("-")[0] in readme  # the scoring rule in words
+    sample = task.paths.public / "sample_submission.safetensors"
+    fields = {"model_name": "logreg"}
+    task.kind.validate(task.spec, paths=task.paths, file=sample, fields=fields)
+    result = task.kind.score(task.spec, paths=task.paths, file=sample, fields=fields)
+    metrics = result.public_metrics
+    assert 0.5 < metrics["accuracy"] <= 1.0
+    gap = "eo_gap" if criterion == "equalized_odds" else "dp_gap"
+    assert f"{gap}_ci95" in metrics
+
+
+def test_compas_spec_fills_in_features_of_every_filled_architecture() -> None:
+    from importlib import resources
+
+    from trustlab.tasks import load_spec
+
+    path = Path(str(resources.files("trustlab.tasks") / "specs" / "fairness-compas.yaml"))
+    spec = load_spec(path)
+    params = get_kind("fairness")._params(spec)
+    assert [c.arguments["in_features"] for c in params.architectures] == [18, 18, 18]
+    tabular = params.architectures[2].build()
+    assert tabular(torch.zeros(3, 18)).shape == (3, 2)

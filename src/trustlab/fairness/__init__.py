@@ -11,10 +11,16 @@ intersectional groups named ``"sex=Female, race=Black"``.
   :class:`Reweighing` (pre-processing), :class:`FairnessConstrainedClassifier` and
   :class:`AdversarialDebiasing` (in-processing, on the PyTorch model itself) and
   :class:`GroupThresholds` (post-processing).
+* Reductions: :class:`ExponentiatedGradient` (Agarwal et al., 2018) over any PyTorch model,
+  for parity criteria and bounded group loss.
+* Auditing beyond fixed groups: :func:`find_slices` (subgroup discovery over combinations of
+  attributes, with sizes, intervals and tests) and :func:`consistency_score` (individual
+  fairness as kNN agreement).
 * Trade-offs: :func:`pareto_sweep` and :func:`plot_pareto`.
 
 Every mitigation is registered in :data:`MITIGATIONS` by name (``"reweighing"``,
-``"constrained"``, ``"adversarial_debiasing"``, ``"group_thresholds"``), so a task spec can name
+``"constrained"``, ``"adversarial_debiasing"``, ``"group_thresholds"``,
+``"exponentiated_gradient"``), so a task spec can name
 one: ``MITIGATIONS.build("reweighing", {"epochs": 5})``. :func:`group_name` and
 :func:`group_names` give the names of (intersectional) groups.
 """
@@ -28,7 +34,9 @@ from trustlab.fairness.base import (
     MitigationReport,
     ModelMitigation,
 )
+from trustlab.fairness.consistency import consistency_score
 from trustlab.fairness.constrained import FairnessConstrainedClassifier
+from trustlab.fairness.exponentiated_gradient import ExponentiatedGradient
 from trustlab.fairness.group_metrics import BUILTIN_METRICS, GroupMetrics
 from trustlab.fairness.metrics import (
     CRITERIA,
@@ -46,6 +54,7 @@ from trustlab.fairness.metrics import (
 )
 from trustlab.fairness.pareto import ParetoFront, ParetoPoint, pareto_sweep, plot_pareto
 from trustlab.fairness.reweighing import Reweighing, reweighing_weights
+from trustlab.fairness.subgroups import OUTCOMES, Slice, find_slices
 from trustlab.fairness.thresholds import GroupThresholds, ThresholdRule
 
 __all__ = [
@@ -54,7 +63,9 @@ __all__ = [
     "METHODS",
     "MITIGATIONS",
     "MITIGATION_CRITERIA",
+    "OUTCOMES",
     "AdversarialDebiasing",
+    "ExponentiatedGradient",
     "FairnessConstrainedClassifier",
     "FairnessMitigation",
     "GroupMetrics",
@@ -64,7 +75,9 @@ __all__ = [
     "ParetoFront",
     "ParetoPoint",
     "Reweighing",
+    "Slice",
     "ThresholdRule",
+    "consistency_score",
     "demographic_parity_difference",
     "demographic_parity_ratio",
     "equal_opportunity_difference",
@@ -72,6 +85,7 @@ __all__ = [
     "equalized_odds_difference",
     "equalized_odds_ratio",
     "fairness_gap",
+    "find_slices",
     "group_name",
     "group_names",
     "pareto_sweep",

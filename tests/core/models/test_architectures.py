@@ -29,11 +29,12 @@ EXAMPLES: dict[str, tuple[dict[str, object], tuple[int, ...]]] = {
     "digits-cnn": ({}, (2, 1, 8, 8)),
     "mlp": ({"in_features": 5}, (2, 5)),
     "resnet18": ({"num_classes": 4}, (2, 3, 16, 16)),
+    "tabular": ({"in_features": 5, "numeric_features": [0, 1]}, (2, 5)),
 }
 
 
 def test_builtin_architectures_are_registered() -> None:
-    assert list_architectures() == ["digits-cnn", "mlp", "resnet18"]
+    assert list_architectures() == ["digits-cnn", "mlp", "resnet18", "tabular"]
     assert ARCHITECTURES.get("digits-cnn") is DigitsCNN
     assert ARCHITECTURES.get("mlp") is MLP
     assert ARCHITECTURES.get("resnet18") is ResNet18

@@ -8,7 +8,7 @@ Examples
 --------
 >>> from trustlab.core.models import build_model, list_architectures
 >>> list_architectures()
-['digits-cnn', 'mlp', 'resnet18']
+['digits-cnn', 'mlp', 'resnet18', 'tabular']
 >>> model = build_model("digits-cnn")
 >>> model.trustlab_architecture
 {'name': 'digits-cnn', 'arguments': {'in_channels': 1, 'num_classes': 10}}
@@ -27,6 +27,8 @@ from trustlab.core.models._base import (
 from trustlab.core.models.digits_cnn import DigitsCNN
 from trustlab.core.models.mlp import MLP
 from trustlab.core.models.resnet import BasicBlock, ResNet18
+from trustlab.core.models.tabular import TabularNet
+from trustlab.core.models.tabular_training import fit_tabular
 
 __all__ = [
     "ARCHITECTURES",
@@ -35,7 +37,9 @@ __all__ = [
     "BasicBlock",
     "DigitsCNN",
     "ResNet18",
+    "TabularNet",
     "build_model",
+    "fit_tabular",
     "list_architectures",
     "register_architecture",
     "resolve_arguments",

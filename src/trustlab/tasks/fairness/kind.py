@@ -1,10 +1,12 @@
-"""The ``fairness`` kind: build an Adult task, check and score a submitted classifier.
+"""The ``fairness`` kind: build a task on Adult, COMPAS or German Credit; check and score a
+submitted classifier.
 
 See :mod:`trustlab.tasks.fairness` for the setting, the artefacts and the scoring rule.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,8 +17,7 @@ import torch
 from torch import nn
 
 from trustlab.core.checks import model_device_and_dtype
-from trustlab.core.data import TabularDataset, load_adult, save_npz
-from trustlab.core.data.adult import ADULT_LABELS, ADULT_SCHEMA
+from trustlab.core.data import TabularDataset, load_dataset, save_npz
 from trustlab.core.errors import ConfigurationError, SubmissionError
 from trustlab.core.training import fit_classifier
 from trustlab.core.weights import save_model
@@ -24,7 +25,10 @@ from trustlab.tasks._scoring import score_parts, stratified_public_mask
 from trustlab.tasks._training import epoch_progress, seeded_single_thread
 from trustlab.tasks.base import FormField, ProgressFn, ScoreResult, TaskKind, TaskPaths
 from trustlab.tasks.fairness.metrics import group_codes, group_names, part_metrics
-from trustlab.tasks.fairness.params import FairnessParams
+from trustlab.tasks.fairness.params import (
+    DATASET_ATTRIBUTES,
+    FairnessParams,
+)
 from trustlab.tasks.fairness.readme import readme_text
 from trustlab.tasks.model_submission import (
     MODEL_NAME_FIELD,
@@ -41,22 +45,26 @@ VALIDATION_ROWS = 16
 BATCH_SIZE = 1024
 
 MSG_DATASET = (
-    "field 'dataset': the fairness kind is built on UCI Adult; write dataset: adult (got {got!r})"
+    "field 'dataset': the fairness kind is built on one of adult, compas, german; got {got!r}"
+)
+MSG_ATTRIBUTE = (
+    "field 'params.sensitive': the {dataset} data have the sensitive attributes {allowed}; "
+    "got {got!r}"
 )
 MSG_LOWER_IS_BETTER = (
     "field 'metric': {metric!r} is lower-is-better but leaderboards of this kind rank higher "
     "scores first; use 'score' or 'accuracy'"
 )
 MSG_BAD_SHAPE_SPEC = (
-    "field 'params.architectures': architecture {name!r} must map Adult rows of shape (n, {d}) "
-    "to logits of shape (n, 2); {problem}"
+    "field 'params.architectures': architecture {name!r} must map {dataset} rows of shape "
+    "(n, {d}) to logits of shape (n, 2); {problem}"
 )
 MSG_BASELINE = (
     "field 'params.baseline.architecture': {name!r} is not one of the task's architectures "
     "({names})"
 )
 MSG_TOO_MANY_ROWS = (
-    "params: {field} is {got}, but Adult's {split} split has only {available} rows; "
+    "params: {field} is {got}, but the {split} split has only {available} rows; "
     "lower {field} or leave it out to use every row."
 )
 MSG_FEW_GROUPS = (
@@ -65,36 +73,43 @@ MSG_FEW_GROUPS = (
     "min_group_size."
 )
 MSG_OUTPUT_TYPE = (
-    "Your model must return a tensor of logits of shape (n, 2) for n Adult rows; it returned "
-    "a {what}."
+    "Your model must return a tensor of logits of shape (n, 2) for n rows of the task; it "
+    "returned a {what}."
 )
 MSG_OUTPUT_SHAPE = (
-    "Your model must return logits of shape (n, 2) for n Adult rows (column 1 = '>50K'); for "
-    "{n} rows it returned shape {shape}."
+    "Your model must return logits of shape (n, 2) for n rows of the task (column 1 = label 1); "
+    "for {n} rows it returned shape {shape}."
 )
 MSG_OUTPUT_NON_FINITE = (
     "Your model returned NaN or infinite logits for {count} of {n} rows (first: row {index}); "
     "every logit must be a finite number."
 )
-MSG_FORWARD_FAILED = "Your model failed on Adult rows of shape (n, {d}): {error}"
+MSG_FORWARD_FAILED = "Your model failed on rows of the task of shape (n, {d}): {error}"
 
 
 @register_kind
 class Fairness(TaskKind):
-    """Accuracy on Adult's income task, traded against a demographic-parity gap."""
+    """Accuracy on a tabular task, traded against a demographic-parity or equalized-odds gap."""
 
     name = "fairness"
     params_model = FairnessParams
     higher_is_better = True
     submission_format = (
         "Model weights (safetensors, or a .pt state dict) of one of the task's architectures, "
-        "named in the form field 'model_name'; the model maps encoded Adult rows (n, D) to "
-        "logits (n, 2), column 1 meaning '>50K'."
+        "named in the form field 'model_name'; the model maps encoded rows (n, D) to "
+        "logits (n, 2), column 1 meaning label 1."
     )
     form_fields = (model_name_field(()),)
 
     def _params(self, spec: TaskSpec) -> FairnessParams:
-        return parse_params(spec, self.params_model, as_type=FairnessParams)
+        params = parse_params(spec, self.params_model, as_type=FairnessParams)
+        if spec.dataset not in DATASET_ATTRIBUTES or not _attributes_known(spec, params):
+            return params  # check_spec reports it
+        return params.with_features(
+            _feature_count(
+                str(spec.dataset), tuple(params.attributes), params.include_sensitive_in_features
+            )
+        )
 
     def metric_names(self, spec: TaskSpec) -> list[str]:
         return ["score", "accuracy", "dp_gap", "eo_gap"]
@@ -105,11 +120,20 @@ class Fairness(TaskKind):
     def rules_text(self, spec: TaskSpec) -> str:
         params = self._params(spec)
         groups = " x ".join(params.attributes)
+        rule = params.penalty.describe(bound=params.gap_bound, criterion=params.criterion)
+        if params.criterion == "equalized_odds":
+            gap = (
+                "The equalized-odds gap is the larger of the spreads (largest minus smallest) "
+                "of the true-positive and of the false-positive rates"
+            )
+        else:
+            gap = (
+                "The demographic-parity gap is the largest minus the smallest rate of "
+                "predicting label 1"
+            )
         text = (
-            f"Scoring: {params.penalty.describe(bound=params.gap_bound)}, on the public and "
-            f"the private part of the hidden rows alike. The demographic-parity "
-            f"gap is the largest minus the smallest rate of predicting '>50K' across the "
-            f"{groups} groups of the hidden rows (groups with fewer than "
+            f"Scoring: {rule}, on the public and the private part of the hidden rows alike. "
+            f"{gap} across the {groups} groups of the hidden rows (groups with fewer than "
             f"{params.min_group_size} rows in a part are left out)."
         )
         if spec.metric == "accuracy":
@@ -120,9 +144,18 @@ class Fairness(TaskKind):
         problems = super().check_spec(spec)
         if spec.metric in ("dp_gap", "eo_gap"):
             problems.append(MSG_LOWER_IS_BETTER.format(metric=spec.metric))
-        if spec.dataset != "adult":
+        if spec.dataset not in DATASET_ATTRIBUTES:
             problems.append(MSG_DATASET.format(got=spec.dataset))
+            return problems
         params = self._params(spec)
+        if not _attributes_known(spec, params):
+            allowed = ", ".join(DATASET_ATTRIBUTES[spec.dataset])
+            for name in params.attributes:
+                if name not in DATASET_ATTRIBUTES[spec.dataset]:
+                    problems.append(
+                        MSG_ATTRIBUTE.format(dataset=spec.dataset, allowed=allowed, got=name)
+                    )
+            return problems
         names = [c.name for c in params.architectures]
         if params.baseline.architecture is not None and params.baseline.architecture not in names:
             problems.append(
@@ -133,20 +166,23 @@ class Fairness(TaskKind):
         arch_problems = check_architectures(params.architectures, field="params.architectures")
         problems.extend(arch_problems)
         if not arch_problems:
+            d = _feature_count(
+                str(spec.dataset), tuple(params.attributes), params.include_sensitive_in_features
+            )
             for choice in params.architectures:
-                problem = _shape_problem(choice.build(), n_features=params.n_features)
+                problem = _shape_problem(choice.build(), n_features=d)
                 if problem:
                     problems.append(
                         MSG_BAD_SHAPE_SPEC.format(
-                            name=choice.name, d=params.n_features, problem=problem
+                            name=choice.name, dataset=spec.dataset, d=d, problem=problem
                         )
                     )
         return problems
 
     def build(self, spec: TaskSpec, *, paths: TaskPaths, progress: ProgressFn) -> None:
         params = self._params(spec)
-        train = _load("train", params)
-        test = _load("test", params)
+        train = _load(str(spec.dataset), "train", params)
+        test = _load(str(spec.dataset), "test", params)
         rng = np.random.default_rng(spec.seed)
         train_rows = _subsample(len(train), params.n_train, rng, field="n_train", split="train")
         test_rows = _subsample(len(test), params.n_test, rng, field="n_test", split="test")
@@ -197,10 +233,11 @@ class Fairness(TaskKind):
             min_group_size=params.min_group_size if enough else 1,
             resamples=0,
             seed=spec.seed,
+            criterion=params.criterion,
         )
         progress(
             f"baseline on the training rows: accuracy {baseline['accuracy']:.3f}, "
-            f"dp_gap {baseline['dp_gap']:.3f}"
+            f"{params.gap_metric} {baseline[params.gap_metric]:.3f}"
         )
 
         paths.public.mkdir(parents=True, exist_ok=True)
@@ -208,7 +245,7 @@ class Fairness(TaskKind):
         save_npz(paths.public / "train.npz", x=x_train, y=y_train, **codes_train)
         encoding = {
             "feature_names": list(train.feature_names),
-            "label_names": list(ADULT_LABELS),
+            "label_names": list(train.label_names),
             "sensitive": labels,
             "groups": names,
         }
@@ -228,6 +265,7 @@ class Fairness(TaskKind):
                 rules=self.rules_text(spec),
                 n_train=len(train_rows),
                 feature_names=list(train.feature_names),
+                label_names=list(train.label_names),
                 labels=labels,
                 baseline_name=choice.name,
                 baseline=baseline,
@@ -256,7 +294,8 @@ class Fairness(TaskKind):
         with np.load(paths.hidden / "test.npz", allow_pickle=False) as data:
             x, y, public = data["x"], data["y"], data["public"]
             codes = {name: data[name] for name in params.attributes}
-        labels = {name: list(ADULT_SCHEMA[name] or ()) for name in params.attributes}
+        encoding = json.loads((paths.public / "encoding.json").read_text(encoding="utf-8"))
+        labels = {name: list(encoding["sensitive"][name]) for name in params.attributes}
         group = group_codes(codes, labels)
         names = group_names(labels)
         predicted = _predict(model, x)
@@ -272,6 +311,7 @@ class Fairness(TaskKind):
                 min_group_size=params.min_group_size,
                 resamples=params.bootstrap_resamples,
                 seed=spec.seed,
+                criterion=params.criterion,
             ),
             primary=spec.metric or "score",
         )
@@ -281,14 +321,30 @@ class Fairness(TaskKind):
 # Helpers
 
 
-def _load(split: str, params: FairnessParams) -> TabularDataset:
-    data = load_adult(
+def _load(dataset: str, split: str, params: FairnessParams) -> TabularDataset:
+    data = load_dataset(
+        dataset,
         split=split,
-        sensitive=params.attributes,
+        sensitive=tuple(params.attributes),
         include_sensitive_in_features=params.include_sensitive_in_features,
     )
     assert isinstance(data, TabularDataset)
     return data
+
+
+def _attributes_known(spec: TaskSpec, params: FairnessParams) -> bool:
+    allowed = DATASET_ATTRIBUTES.get(str(spec.dataset), ())
+    return all(name in allowed for name in params.attributes)
+
+
+@functools.cache
+def _feature_count(dataset: str, attributes: tuple[str, ...], include: bool) -> int:
+    """Columns of the data set's ``x`` for these loader options (89 for Adult by default)."""
+    data = load_dataset(
+        dataset, split="test", sensitive=attributes, include_sensitive_in_features=include
+    )
+    assert isinstance(data, TabularDataset)
+    return int(data.x.shape[1])
 
 
 def _subsample(

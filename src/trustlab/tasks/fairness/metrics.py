@@ -104,6 +104,12 @@ def _dp_gap(
     )
 
 
+def _eo_gap(
+    *, y_true: np.ndarray, y_pred: np.ndarray, group: np.ndarray, counted: np.ndarray
+) -> float:
+    return equalized_odds_gap(y_true=y_true[counted], y_pred=y_pred[counted], group=group[counted])
+
+
 def part_metrics(
     *,
     y_true: np.ndarray,
@@ -115,8 +121,12 @@ def part_metrics(
     min_group_size: int,
     resamples: int,
     seed: int,
+    criterion: str = "demographic_parity",
 ) -> dict[str, Any]:
     """Every metric of one part of the hidden rows (see the module docstring).
+
+    The score is penalised for the gap of ``criterion``: ``dp_gap`` for
+    ``"demographic_parity"``, ``eo_gap`` for ``"equalized_odds"``.
 
     Parameters
     ----------
@@ -128,26 +138,26 @@ def part_metrics(
     sizes = {int(g): int(c) for g, c in zip(*np.unique(group, return_counts=True), strict=True)}
     counted = np.isin(group, [g for g, c in sizes.items() if c >= min_group_size])
 
+    gap_name, gap_of = ("eo_gap", _eo_gap) if criterion == "equalized_odds" else ("dp_gap", _dp_gap)
+
     def score(
         *, y_true: np.ndarray, y_pred: np.ndarray, group: np.ndarray, counted: np.ndarray
     ) -> float:
         arrays = {"y_true": y_true, "y_pred": y_pred, "group": group, "counted": counted}
-        return penalty.apply(accuracy=_accuracy(**arrays), gap=_dp_gap(**arrays), bound=gap_bound)
+        return penalty.apply(accuracy=_accuracy(**arrays), gap=gap_of(**arrays), bound=gap_bound)
 
     arrays = {"y_true": y_true, "y_pred": y_pred, "group": group, "counted": counted}
     result: dict[str, Any] = {
         "score": score(**arrays),
         "accuracy": _accuracy(**arrays),
         "dp_gap": _dp_gap(**arrays),
-        "eo_gap": equalized_odds_gap(
-            y_true=y_true[counted], y_pred=y_pred[counted], group=group[counted]
-        ),
+        "eo_gap": _eo_gap(**arrays),
         "gap_bound": float(gap_bound),
         "rows": len(y_true),
         "groups_scored": int(sum(c >= min_group_size for c in sizes.values())),
     }
     if resamples > 0:
-        for name, metric in (("score", score), ("accuracy", _accuracy), ("dp_gap", _dp_gap)):
+        for name, metric in (("score", score), ("accuracy", _accuracy), (gap_name, gap_of)):
             result[f"{name}_ci95"] = bootstrap_interval(
                 metric, arrays=arrays, resamples=resamples, seed=seed, stratify="group"
             )

@@ -5,12 +5,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trustlab.core.data.adult import ADULT_DROPPED, ADULT_SCHEMA
 from trustlab.tasks.model_submission import ArchitectureChoice
 
-Attribute = Literal["sex", "race"]
+Attribute = Literal["sex", "race", "age"]
+Criterion = Literal["demographic_parity", "equalized_odds"]
+
+#: The data sets a fairness task can be built on, and the attributes each one offers.
+DATASET_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "adult": ("sex", "race", "age"),
+    "compas": ("race", "sex", "age"),
+    "german": ("sex", "age"),
+}
+#: How the criteria are named in words and in the metrics.
+CRITERION_WORDS = {"demographic_parity": "demographic-parity", "equalized_odds": "equalized-odds"}
+CRITERION_METRIC = {"demographic_parity": "dp_gap", "equalized_odds": "eo_gap"}
+#: Architectures whose ``in_features`` the task fills in from its data.
+FILLED_ARCHITECTURES = ("mlp", "tabular")
 
 #: Slack allowed on ``dp_gap <= gap_bound`` for rounding in the rates.
 GAP_TOLERANCE = 1e-12
@@ -37,7 +50,8 @@ def adult_feature_count(*, sensitive: Sequence[str], include_sensitive_in_featur
 
 
 class PenaltyRule(BaseModel):
-    """How the score falls once the demographic-parity gap exceeds the task's bound.
+    """How the score falls once the task's gap (demographic parity or equalized odds) exceeds
+    the task's bound.
 
     ``linear``: ``accuracy - slope * max(0, gap - bound)``. ``zero``: ``accuracy`` within the
     bound, 0 beyond it (``slope`` is ignored).
@@ -62,15 +76,13 @@ class PenaltyRule(BaseModel):
             return float(accuracy) if gap <= bound + GAP_TOLERANCE else 0.0
         return float(accuracy - self.slope * max(0.0, gap - bound))
 
-    def describe(self, *, bound: float) -> str:
+    def describe(self, *, bound: float, criterion: str = "demographic_parity") -> str:
         """The rule in words, for the task's page and README."""
+        words = CRITERION_WORDS[criterion]
         if self.kind == "zero":
-            return (
-                f"score = accuracy if the demographic-parity gap is at most {bound:g}, "
-                "and 0 otherwise"
-            )
+            return f"score = accuracy if the {words} gap is at most {bound:g}, and 0 otherwise"
         return (
-            f"score = accuracy - {self.slope:g} x max(0, demographic-parity gap - {bound:g}): "
+            f"score = accuracy - {self.slope:g} x max(0, {words} gap - {bound:g}): "
             f"the accuracy counts in full while the gap is at most {bound:g}, and every point "
             f"of gap beyond it costs {self.slope:g} points of score"
         )
@@ -103,14 +115,17 @@ def _default_architectures() -> list[ArchitectureChoice]:
 class FairnessParams(BaseModel):
     """Parameters of a fairness task (the spec's ``params``).
 
-    An ``mlp`` entry of ``architectures`` without ``in_features`` gets the task's feature
-    count (89 with the sensitive columns kept).
+    ``criterion`` is the gap the score is penalised for: ``demographic_parity`` (``dp_gap``) or
+    ``equalized_odds`` (``eo_gap``). An ``mlp`` or ``tabular`` entry of ``architectures``
+    without ``in_features`` gets the feature count of the task's data set when the kind reads
+    the parameters (:meth:`with_features`; 89 for Adult with the sensitive columns kept).
     """
 
     model_config = ConfigDict(extra="forbid")
 
     sensitive: list[Attribute] = Field(default_factory=_default_sensitive, min_length=1)
     include_sensitive_in_features: bool = True
+    criterion: Criterion = "demographic_parity"
     gap_bound: float = Field(default=0.05, ge=0.0, lt=1.0)
     penalty: PenaltyRule = Field(default_factory=PenaltyRule)
     architectures: list[ArchitectureChoice] = Field(
@@ -130,30 +145,29 @@ class FairnessParams(BaseModel):
                 raise ValueError(MSG_DUPLICATE_ATTRIBUTE.format(name=name))
         return value
 
-    @model_validator(mode="after")
-    def _fill_in_features(self) -> FairnessParams:
-        d = self.n_features
+    def with_features(self, n_features: int) -> FairnessParams:
+        """A copy whose ``mlp`` and ``tabular`` entries without ``in_features`` get it."""
         filled = []
         for choice in self.architectures:
-            if choice.registry_name == "mlp" and "in_features" not in choice.arguments:
+            if (
+                choice.registry_name in FILLED_ARCHITECTURES
+                and "in_features" not in choice.arguments
+            ):
                 choice = choice.model_copy(
-                    update={"arguments": {**choice.arguments, "in_features": d}}
+                    update={"arguments": {**choice.arguments, "in_features": n_features}}
                 )
             filled.append(choice)
-        self.architectures = filled
-        return self
+        return self.model_copy(update={"architectures": filled})
+
+    @property
+    def gap_metric(self) -> str:
+        """The metric of the scored gap: ``dp_gap`` or ``eo_gap``."""
+        return CRITERION_METRIC[self.criterion]
 
     @property
     def attributes(self) -> list[str]:
         """The sensitive attributes, in the spec's order."""
         return [str(name) for name in self.sensitive]
-
-    @property
-    def n_features(self) -> int:
-        return adult_feature_count(
-            sensitive=self.sensitive,
-            include_sensitive_in_features=self.include_sensitive_in_features,
-        )
 
     def baseline_choice(self) -> ArchitectureChoice:
         name = self.baseline.architecture or self.architectures[0].name
