@@ -31,6 +31,7 @@ from trustlab.schemas import (
     SubmissionStatus,
     TaskDetail,
     TaskSummary,
+    TeamStatus,
 )
 
 MSG_UNREACHABLE = "Cannot reach the arena at {url}: {error}. Is the server running?"
@@ -169,6 +170,27 @@ class ArenaClient:
 
     def submission(self, submission_id: str) -> SubmissionInfo:
         response = self._request("GET", f"/api/v1/submissions/{submission_id}")
+        return SubmissionInfo.model_validate(response.json())
+
+    def submissions(self, task_id: str | None = None) -> list[SubmissionInfo]:
+        """Every submission of the team (to one task with ``task_id``), newest first."""
+        params = {"task_id": task_id} if task_id else None
+        response = self._request("GET", "/api/v1/submissions", params=params)
+        return [SubmissionInfo.model_validate(s) for s in response.json()]
+
+    def team_status(self) -> TeamStatus:
+        """The team's members, its limits, cooldowns and query budgets, and its submissions."""
+        response = self._request("GET", "/api/v1/team/submissions")
+        return TeamStatus.model_validate(response.json())
+
+    def select(self, submission_id: str) -> SubmissionInfo:
+        """Mark a submission as final (the private leaderboard uses the best selected one)."""
+        response = self._request("POST", f"/api/v1/submissions/{submission_id}/select")
+        return SubmissionInfo.model_validate(response.json())
+
+    def unselect(self, submission_id: str) -> SubmissionInfo:
+        """Remove a submission's final mark."""
+        response = self._request("POST", f"/api/v1/submissions/{submission_id}/unselect")
         return SubmissionInfo.model_validate(response.json())
 
     def wait(

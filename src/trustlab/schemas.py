@@ -39,6 +39,18 @@ class Artifact(BaseModel):
     sha256: str
 
 
+class PhaseInfo(BaseModel):
+    """One phase of a task: its dates, its rules and the part of the hidden set it reveals."""
+
+    name: str
+    start: datetime | None
+    end: datetime
+    split: str
+    description: str = ""
+    daily_limit: int | None = None
+    total_limit: int | None = None
+
+
 class TaskSummary(BaseModel):
     task_id: str
     kind: str
@@ -48,6 +60,10 @@ class TaskSummary(BaseModel):
     higher_is_better: bool
     public_fraction: float
     submission_rules: SubmissionRules
+    phase: str | None = None
+    phases: list[PhaseInfo] = Field(default_factory=list)
+    final_selections: int = 2
+    ladder_step: float | None = None
 
 
 class TaskDetail(TaskSummary):
@@ -74,6 +90,9 @@ class SubmissionInfo(BaseModel):
     private_metrics: dict[str, Any] | None = None
     notes: list[str] = Field(default_factory=list)
     error: str | None = None
+    phase: str | None = None
+    selected: bool = False
+    score_version: int = 0
 
 
 class LeaderboardEntry(BaseModel):
@@ -83,6 +102,10 @@ class LeaderboardEntry(BaseModel):
     private_score: float | None = None
     submissions: int
     submitted_at: datetime
+    public_interval: list[float] | None = None
+    private_interval: list[float] | None = None
+    tied: bool = False
+    selected: bool = False
 
 
 class Leaderboard(BaseModel):
@@ -93,6 +116,39 @@ class Leaderboard(BaseModel):
     deadline: datetime | None
     final: bool
     entries: list[LeaderboardEntry]
+    phase: str | None = None
+    selection_rule: str = ""
+    ladder_step: float | None = None
+
+
+class TaskLimits(BaseModel):
+    """A team's standing with one task: what it has used, what is left, when it may submit."""
+
+    task_id: str
+    title: str
+    phase: str | None = None
+    deadline: datetime | None = None
+    closed: bool = False
+    submissions: int = 0
+    daily_used: int = 0
+    daily_limit: int | None = None
+    total_used: int = 0
+    total_limit: int | None = None
+    next_submission_at: datetime | None = None
+    blocked: str | None = None
+    selected: int = 0
+    final_selections: int = 2
+    queries_used: int | None = None
+    query_budget: int | None = None
+
+
+class TeamStatus(BaseModel):
+    """``GET /api/v1/team/submissions``: the team, its members, limits and submissions."""
+
+    team: str
+    members: list[str]
+    tasks: list[TaskLimits]
+    submissions: list[SubmissionInfo]
 
 
 class QueryAnswer(BaseModel):

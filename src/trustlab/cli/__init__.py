@@ -28,6 +28,9 @@ app.command("serve")(arena.serve_cmd)
 app.command("worker")(arena.worker)
 app.command("submit")(client.submit)
 app.command("download")(client.download)
+app.command("submissions")(client.submissions)
+app.command("select")(client.select)
+app.command("unselect")(client.unselect)
 
 
 @app.command("version")

@@ -1,4 +1,5 @@
-"""``trustlab submit`` and ``trustlab download``: the team's side."""
+"""``trustlab submit``, ``download``, ``submissions``, ``select`` and ``unselect``: the
+team's side."""
 
 from __future__ import annotations
 
@@ -54,3 +55,46 @@ def download(
     with ArenaClient(url, api_key=key or None) as client:
         for path in client.download_all(task_id, dest):
             out.print(str(path), highlight=False, markup=False, soft_wrap=True)
+
+
+def submissions(
+    task_id: Annotated[
+        str | None, typer.Option("--task", help="Only this task's submissions.")
+    ] = None,
+    url: UrlOpt = "http://127.0.0.1:8000",
+    key: KeyOpt = "",
+) -> None:
+    """List your team's submissions, newest first: one line each with the id, the task, the
+    time, the status, the public score and the final mark (then the error, if any)."""
+    with ArenaClient(url, api_key=key or None) as client:
+        rows = client.submissions(task_id)
+    if not rows:
+        console.print("no submissions yet")
+    for info in rows:
+        score = "-" if info.public_score is None else f"{info.public_score:.4f}"
+        parts = [
+            info.submission_id,
+            info.task_id,
+            info.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            info.status.value,
+            score,
+            "final" if info.selected else "-",
+        ]
+        if info.error:
+            parts.append(info.error)
+        out.print("  ".join(parts), highlight=False, markup=False, soft_wrap=True)
+
+
+def select(submission_id: str, url: UrlOpt = "http://127.0.0.1:8000", key: KeyOpt = "") -> None:
+    """Mark a submission as final: after the deadline the private leaderboard ranks your team
+    by the best of its selected submissions (by its best public one if none is selected)."""
+    with ArenaClient(url, api_key=key or None) as client:
+        info = client.select(submission_id)
+    console.print(f"submission {info.submission_id} of {info.task_id} is marked as final")
+
+
+def unselect(submission_id: str, url: UrlOpt = "http://127.0.0.1:8000", key: KeyOpt = "") -> None:
+    """Remove a submission's final mark."""
+    with ArenaClient(url, api_key=key or None) as client:
+        info = client.unselect(submission_id)
+    console.print(f"submission {info.submission_id} of {info.task_id} is no longer final")

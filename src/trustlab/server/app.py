@@ -21,7 +21,7 @@ from trustlab.server.arena import Arena
 from trustlab.server.errors import ApiError, overloaded
 from trustlab.server.middleware import MSG_INTERNAL, SecureResponses
 from trustlab.server.openapi import document_errors
-from trustlab.server.routers import pages, query, submissions, submit, tasks
+from trustlab.server.routers import pages, query, staff, submissions, submit, tasks, team
 from trustlab.server.settings import Settings
 
 log = logging.getLogger("trustlab.server")
@@ -61,7 +61,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tasks.router)
     app.include_router(query.router)
     app.include_router(submissions.router)
+    app.include_router(team.router)
     app.include_router(pages.router)
+    app.include_router(team.pages)
+    app.include_router(staff.pages)
     app.add_middleware(SecureResponses)
 
     def openapi() -> dict[str, Any]:

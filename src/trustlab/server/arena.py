@@ -15,6 +15,8 @@ from trustlab.server.db import make_engine, make_sessionmaker, upgrade, write_se
 from trustlab.server.dispatch import Publisher
 from trustlab.server.errors import ApiError
 from trustlab.server.intake import IntakeGate
+from trustlab.server.models import Submission, Task
+from trustlab.server.services import devices
 from trustlab.server.services.queue import mark_dispatched
 from trustlab.server.services.submissions import Context
 from trustlab.server.services.tasks import ServedTask, TaskCatalog
@@ -55,7 +57,14 @@ class Arena:
 
     def dispatch(self, submission_id: str) -> None:
         """Tell the broker about an accepted submission (polling workers need no telling)."""
-        if self.publisher is not None and self.publisher.publish(submission_id):
+        if self.publisher is None:
+            return
+        with self.sessions() as session:
+            row = session.get(Submission, submission_id)
+            task = session.get(Task, row.task_id) if row is not None else None
+            spec = dict(task.spec) if task is not None else None
+        queue_name = devices.queue_for(self.settings, spec)
+        if self.publisher.publish(submission_id, queue_name=queue_name):
             mark_dispatched(self.sessions, submission_id)
 
     @property

@@ -2,7 +2,10 @@
 
 With ``TRUSTLAB_DISPATCH=celery`` the server publishes each accepted submission's id to a
 broker (Redis or RabbitMQ, ``TRUSTLAB_BROKER_URL``) as a JSON message, and ``trustlab worker
---celery`` processes consume them one at a time with late acknowledgement. A message only says
+--celery`` processes consume them one at a time with late acknowledgement. Jobs of GPU-only
+tasks (``device: cuda``) go to ``TRUSTLAB_GPU_QUEUE`` (default ``trustlab-gpu``), which GPU
+workers consume (start them with ``TRUSTLAB_DEVICE=cuda TRUSTLAB_CELERY_QUEUE=trustlab-gpu``).
+A message only says
 "a job is waiting": the worker claims the next job in the database exactly as the polling
 workers do (round-robin across teams), so a duplicate or stale message scores nothing twice.
 A redispatcher in ``trustlab serve`` republishes submissions a broker lost or whose worker
@@ -16,7 +19,10 @@ import threading
 from functools import cache
 from typing import Any
 
-from trustlab.server.services import queue
+from sqlalchemy import select
+
+from trustlab.server.models import Submission, Task
+from trustlab.server.services import devices, queue
 from trustlab.server.settings import Settings
 
 log = logging.getLogger("trustlab.dispatch")
@@ -73,6 +79,7 @@ def run_one(settings: Settings, submission_id: str) -> bool:
         worker=worker.name,
         lease_seconds=settings.lease_seconds,
         max_attempts=settings.max_attempts,
+        **worker.claim_filters(),
     )
     if claim is None:
         log.debug("nothing runnable for the message about %s", submission_id)
@@ -96,10 +103,15 @@ class Publisher:
                 self._app = make_celery(self.settings)
             return self._app
 
-    def publish(self, submission_id: str) -> bool:
+    def publish(self, submission_id: str, *, queue_name: str | None = None) -> bool:
+        """Publish to ``queue_name`` (default ``celery_queue``; GPU-only tasks' jobs go to
+        ``gpu_queue``, see :func:`trustlab.server.services.devices.queue_for`)."""
         try:
             self._celery().send_task(
-                TASK_NAME, args=[submission_id], queue=self.settings.celery_queue, retry=False
+                TASK_NAME,
+                args=[submission_id],
+                queue=queue_name or self.settings.celery_queue,
+                retry=False,
             )
         except Exception as exc:  # the broker is down or unreachable
             log.warning("could not hand %s to the broker (%s); will retry", submission_id, exc)
@@ -110,7 +122,19 @@ class Publisher:
 def redispatch_once(settings: Settings, sessions: Any, publisher: Publisher) -> int:
     """Publish every submission due for (re)dispatch; returns how many were published."""
     ids = queue.due_for_dispatch(sessions, redispatch_seconds=settings.redispatch_seconds)
-    return sum(publisher.publish(i) for i in ids)
+    if not ids:
+        return 0
+    with sessions() as session:
+        routes = dict(
+            session.execute(
+                select(Submission.id, Task.spec)
+                .join(Task, Task.id == Submission.task_id)
+                .where(Submission.id.in_(ids))
+            ).all()
+        )
+    return sum(
+        publisher.publish(i, queue_name=devices.queue_for(settings, routes.get(i))) for i in ids
+    )
 
 
 class Redispatcher(threading.Thread):

@@ -1,4 +1,5 @@
-"""The arena's tables: teams, tasks, submissions and query accounts."""
+"""The arena's tables: teams and their members, tasks, submissions and their score history,
+query accounts, workers, and team logins."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -103,6 +105,9 @@ class Submission(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    phase: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    selected: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    score_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class QueryAccount(Base):
@@ -129,3 +134,67 @@ class QueryAccount(Base):
     flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     flag_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TeamMember(Base):
+    """A person in a team: a name and an e-mail address or student id."""
+
+    __tablename__ = "team_members"
+    __table_args__ = (Index("ix_team_members_team", "team_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SubmissionScore(Base):
+    """One scoring of a submission. Rescoring adds a version; earlier ones stay as history.
+
+    The submission's row carries the newest version's scores (``score_version``).
+    """
+
+    __tablename__ = "submission_scores"
+    __table_args__ = (
+        UniqueConstraint("submission_id", "version", name="uq_submission_scores_version"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[str] = mapped_column(ForeignKey("submissions.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    public_score: Mapped[float] = mapped_column(Float)
+    private_score: Mapped[float] = mapped_column(Float)
+    public_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    private_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    worker: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WorkerBeat(Base):
+    """A scoring worker's last sign of life, for the staff page."""
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    device: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_heartbeat: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    current_submission: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    jobs: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TeamLogin(Base):
+    """A one-time login link (``kind='link'``) or a browser session (``kind='session'``) of a
+    team's status page. Only the token's hash is stored; a new API key ends both."""
+
+    __tablename__ = "team_logins"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    key_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -15,10 +15,12 @@ from trustlab.server.errors import ErrorDetail
 DESCRIPTIONS = {
     400: "The file, the batch or the form fails validation; the message names the row or field.",
     401: "No API key, or a key that is not valid, revoked or expired.",
-    403: "The task's deadline has passed (or a detector flagged the team).",
+    403: "The task's deadline has passed, no phase of it is open, or a detector flagged the team.",
     404: "No such task, artefact or submission of this team.",
     408: "The upload stalled or was far too slow; the connection is closed.",
     411: "The upload did not declare its Content-Length.",
+    409: "The request conflicts with the team's state: a failed submission cannot be final, or "
+    "the team already has as many final choices as the task allows.",
     413: "The body is over the task's size limit.",
     422: "A parameter, header or form field is missing or invalid; 'detail' names each one.",
     429: "A cooldown, a submission limit, a query budget or rate limit, or too many uploads "
@@ -44,6 +46,10 @@ OPERATION_ERRORS: dict[tuple[str, str], tuple[int, ...]] = {
     ("post", "/api/v1/tasks/{task_id}/query"): (400, 401, 403, 404, 413, 429, 500),
     ("get", "/api/v1/tasks/{task_id}/query"): (401, 404),
     ("get", "/api/v1/submissions/{submission_id}"): (401, 404),
+    ("get", "/api/v1/submissions"): (401, 404),
+    ("post", "/api/v1/submissions/{submission_id}/select"): (401, 403, 404, 409),
+    ("post", "/api/v1/submissions/{submission_id}/unselect"): (401, 403, 404),
+    ("get", "/api/v1/team/submissions"): (401,),
     ("post", "/submit/{task_id}"): (400, 401, 403, 404, 408, 411, 413, 429),
 }
 

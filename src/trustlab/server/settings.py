@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 #: Share of the host's memory that the sandboxes' memory limits may add up to.
@@ -59,6 +59,18 @@ class Settings(BaseSettings):
     broker_url: str = "redis://127.0.0.1:6379/0"
     celery_queue: str = "trustlab"
     redispatch_seconds: float = Field(default=300.0, gt=0)
+    # Scoring device: ``cpu``, ``cuda`` (refuse to start without a GPU) or ``auto`` (a GPU if
+    # this machine has one). A task whose spec says ``device: cuda`` is scored only by GPU
+    # workers; with Celery it is published to ``gpu_queue``.
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    gpu_queue: str = "trustlab-gpu"
+    # Course operations: the staff page's key (no key: no staff page), the lifetime of a
+    # team's login link and browser session, and the address login links start with.
+    staff_key: SecretStr | None = None
+    login_link_days: float = Field(default=14.0, gt=0)
+    session_days: float = Field(default=7.0, gt=0)
+    public_url: str = ""
+    worker_stale_seconds: float = Field(default=120.0, gt=0)
 
     @field_validator("plugins", mode="before")
     @classmethod

@@ -35,12 +35,16 @@ from trustlab.core.sandbox import (
 )
 from trustlab.server.arena import Arena
 from trustlab.server.errors import scrub_paths
-from trustlab.server.services import queue
+from trustlab.server.models import Task
+from trustlab.server.services import devices, queue, workers
 from trustlab.server.services.tasks import ScoringLimits, scoring_limits_from
 from trustlab.server.settings import Settings
 from trustlab.tasks import score_submission
 
 log = logging.getLogger("trustlab.worker")
+
+#: Seconds between two heartbeats of an idle worker.
+BEAT_SECONDS = 5.0
 
 MSG_SCORING_CPU = (
     "Scoring stopped after this task's CPU-time limit of {cpu} s{derivation}; the submission "
@@ -77,6 +81,27 @@ class Worker:
         self.arena = Arena(settings)
         self.stop = threading.Event()
         self._parent: int | None = None
+        self.device = devices.resolve_device(settings.device)
+        self._last_beat = 0.0
+
+    def beat(self, current: str | None = None, *, force: bool = False) -> None:
+        """Record a heartbeat for the staff page (at most every few seconds unless forced)."""
+        if not force and time.monotonic() - self._last_beat < BEAT_SECONDS:
+            return
+        try:
+            workers.beat(self.arena.sessions, name=self.name, device=self.device, current=current)
+        except Exception:
+            log.exception("cannot record this worker's heartbeat")
+            return
+        self._last_beat = time.monotonic()
+
+    def claim_filters(self) -> dict[str, list[str]]:
+        """Which tasks to skip (GPU-only ones, on a worker without a GPU) or to prefer."""
+        with self.arena.sessions() as session:
+            gpu = devices.gpu_only_tasks(session)
+        if not gpu:
+            return {}
+        return {"prefer_tasks": gpu} if self.device == "cuda" else {"skip_tasks": gpu}
 
     def watch_parent(self, pid: int) -> None:
         """Stop (as on SIGTERM) when process ``pid``, the one that started this worker, dies.
@@ -99,18 +124,22 @@ class Worker:
         """
         self.arena.start()
         self.arena.warm_up()
+        log.info("worker %s scores on %s", self.name, self.device)
+        self.beat(force=True)
         done = 0
         while not self.stop.is_set():
             if self._orphaned():
                 break
             if max_jobs is not None and done >= max_jobs:
                 break
+            self.beat()
             try:
                 claim = queue.claim_next(
                     self.arena.sessions,
                     worker=self.name,
                     lease_seconds=self.settings.lease_seconds,
                     max_attempts=self.settings.max_attempts,
+                    **self.claim_filters(),
                 )
             except Exception:
                 log.exception("cannot reach the database; retrying")
@@ -127,6 +156,35 @@ class Worker:
         return done
 
     def process(self, claim: queue.Claim) -> None:
+        sessions = self.arena.sessions
+        spec = self._spec_of(claim.task_id)
+        if devices.is_gpu_only(spec) and self.device != "cuda":
+            log.warning(
+                devices.MSG_REFUSED.format(
+                    worker=self.name, submission=claim.submission_id, task=claim.task_id
+                )
+            )
+            queue.release(sessions, claim)
+            return
+        device = devices.job_device(spec, self.device)
+        self.beat(claim.submission_id, force=True)
+        try:
+            self._score(claim, device=device)
+        finally:
+            try:
+                workers.beat(
+                    sessions, name=self.name, device=self.device, current=None, finished=True
+                )
+                self._last_beat = time.monotonic()
+            except Exception:
+                log.exception("cannot record this worker's heartbeat")
+
+    def _spec_of(self, task_id: str) -> dict[str, object] | None:
+        with self.arena.sessions() as session:
+            row = session.get(Task, task_id)
+            return dict(row.spec) if row is not None else None
+
+    def _score(self, claim: queue.Claim, *, device: str) -> None:
         settings = self.settings
         sessions = self.arena.sessions
         log.info(
@@ -142,6 +200,7 @@ class Worker:
             if time.monotonic() - last_renewal >= renew_every:
                 queue.renew(sessions, claim, lease_seconds=settings.lease_seconds)
                 last_renewal = time.monotonic()
+                self.beat(claim.submission_id)
 
         limits, own = scoring_limits(claim, settings)
         stored = (settings.submissions_dir / claim.file).resolve()
@@ -149,7 +208,13 @@ class Worker:
         try:
             result = run_limited(
                 score_submission,
-                args=(claim.task_path, str(stored), claim.fields, list(settings.plugins)),
+                args=(
+                    claim.task_path,
+                    str(stored),
+                    claim.fields,
+                    list(settings.plugins),
+                    device,
+                ),
                 limits=limits,
                 on_wait=heartbeat,
                 wait_interval=min(1.0, renew_every),

@@ -23,7 +23,7 @@ from trustlab.tasks.base import (
     write_scoring_limits,
 )
 from trustlab.tasks.registry import get_kind, load_plugins
-from trustlab.tasks.spec import TaskSpec, parse_spec
+from trustlab.tasks.spec import DEVICE_ENV, TaskSpec, parse_spec
 
 MSG_NOT_BUILT = (
     "{path} is not a built task (no spec.yaml or manifest.json); build it with "
@@ -160,9 +160,19 @@ def validate_submission(
 
 
 def score_submission(
-    task_dir: str, file: str, fields: Mapping[str, str], plugins: Sequence[str] = ()
+    task_dir: str,
+    file: str,
+    fields: Mapping[str, str],
+    plugins: Sequence[str] = (),
+    device: str | None = None,
 ) -> dict[str, Any]:
-    """Score an accepted file (run in a limited process by the workers)."""
+    """Score an accepted file (run in a limited process by the workers).
+
+    ``device`` (``cpu`` or ``cuda``) is the worker's choice for this job; it is handed to the
+    kind as ``TRUSTLAB_DEVICE`` (see :func:`trustlab.tasks.spec.scoring_device`).
+    """
+    if device:
+        os.environ[DEVICE_ENV] = device
     load_plugins(plugins)
     task = open_task(task_dir)
     result = task.kind.score(task.spec, paths=task.paths, file=Path(file), fields=fields)

@@ -52,6 +52,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "trustlab.tasks.extraction",
     "trustlab.tasks.robustness",
     "trustlab.tasks.membership_defence",
+    "trustlab.tasks.explanation",
     "trustlab.tasks.ood_detection",
     "trustlab.tasks.conformal",
 )

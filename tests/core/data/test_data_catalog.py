@@ -21,14 +21,15 @@ OFFLINE = [name for name in list_datasets() if name != "cifar10"]
 
 
 def test_list_datasets() -> None:
-    assert list_datasets() == ["adult", "cifar10", "compas", "digits", "german"]
+    assert list_datasets() == ["adult", "cifar10", "compas", "digits", "digits-canvas", "german"]
 
 
 def test_unknown_name_lists_the_known_names() -> None:
     with pytest.raises(UnknownNameError) as err:
         load_dataset("mnist")
     assert str(err.value) == (
-        "Unknown data set 'mnist'. Known data sets: adult, cifar10, compas, digits, german."
+        "Unknown data set 'mnist'. Known data sets: adult, cifar10, compas, digits, "
+        "digits-canvas, german."
     )
 
 

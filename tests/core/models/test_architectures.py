@@ -27,6 +27,7 @@ from trustlab.core.models._base import (
 # A small input for each registered architecture, so the conformance test covers them all.
 EXAMPLES: dict[str, tuple[dict[str, object], tuple[int, ...]]] = {
     "digits-cnn": ({}, (2, 1, 8, 8)),
+    "canvas-cnn": ({}, (2, 1, 24, 24)),
     "mlp": ({"in_features": 5}, (2, 5)),
     "resnet18": ({"num_classes": 4}, (2, 3, 16, 16)),
     "tabular": ({"in_features": 5, "numeric_features": [0, 1]}, (2, 5)),
@@ -34,7 +35,7 @@ EXAMPLES: dict[str, tuple[dict[str, object], tuple[int, ...]]] = {
 
 
 def test_builtin_architectures_are_registered() -> None:
-    assert list_architectures() == ["digits-cnn", "mlp", "resnet18", "tabular"]
+    assert list_architectures() == ["canvas-cnn", "digits-cnn", "mlp", "resnet18", "tabular"]
     assert ARCHITECTURES.get("digits-cnn") is DigitsCNN
     assert ARCHITECTURES.get("mlp") is MLP
     assert ARCHITECTURES.get("resnet18") is ResNet18
@@ -122,7 +123,8 @@ def test_invalid_values(name: str, arguments: dict[str, object], message: str) -
 
 
 def test_unknown_architecture_lists_known_ones() -> None:
-    with pytest.raises(UnknownNameError, match="Known architectures: digits-cnn, mlp, resnet18"):
+    known = "Known architectures: canvas-cnn, digits-cnn, mlp, resnet18"
+    with pytest.raises(UnknownNameError, match=known):
         build_model("vgg16")
 
 

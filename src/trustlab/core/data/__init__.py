@@ -9,7 +9,7 @@ Examples
 --------
 >>> from trustlab.core.data import list_datasets, load_dataset
 >>> list_datasets()
-['adult', 'cifar10', 'compas', 'digits', 'german']
+['adult', 'cifar10', 'compas', 'digits', 'digits-canvas', 'german']
 >>> load_dataset("adult", split="test").x.shape
 (15060, 89)
 """
@@ -19,6 +19,7 @@ from trustlab.core.data.adult import load_adult
 from trustlab.core.data.cifar10 import load_cifar10
 from trustlab.core.data.compas import load_compas
 from trustlab.core.data.digits import load_digits
+from trustlab.core.data.digits_canvas import load_digits_canvas
 from trustlab.core.data.german import load_german
 from trustlab.core.data.npz import load_npz, save_npz
 from trustlab.core.data.records import Dataset, ImageDataset, TabularDataset
@@ -36,6 +37,7 @@ __all__ = [
     "load_compas",
     "load_dataset",
     "load_digits",
+    "load_digits_canvas",
     "load_german",
     "load_npz",
     "save_npz",

@@ -8,7 +8,7 @@ Examples
 --------
 >>> from trustlab.core.models import build_model, list_architectures
 >>> list_architectures()
-['digits-cnn', 'mlp', 'resnet18', 'tabular']
+['canvas-cnn', 'digits-cnn', 'mlp', 'resnet18', 'tabular']
 >>> model = build_model("digits-cnn")
 >>> model.trustlab_architecture
 {'name': 'digits-cnn', 'arguments': {'in_channels': 1, 'num_classes': 10}}
@@ -24,6 +24,7 @@ from trustlab.core.models._base import (
     register_architecture,
     resolve_arguments,
 )
+from trustlab.core.models.canvas_cnn import CanvasCNN
 from trustlab.core.models.digits_cnn import DigitsCNN
 from trustlab.core.models.mlp import MLP
 from trustlab.core.models.resnet import BasicBlock, ResNet18
@@ -35,6 +36,7 @@ __all__ = [
     "ARCHITECTURE_ATTRIBUTE",
     "MLP",
     "BasicBlock",
+    "CanvasCNN",
     "DigitsCNN",
     "ResNet18",
     "TabularNet",

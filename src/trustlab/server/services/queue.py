@@ -16,16 +16,17 @@ one job per worker.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from trustlab.schemas import SubmissionStatus
 from trustlab.server.db import write_session
-from trustlab.server.models import Submission, Task, utcnow
+from trustlab.server.models import Submission, SubmissionScore, Task, utcnow
 
 MSG_GAVE_UP = (
     "Scoring did not finish after {attempts} attempts (last: {error}); the submission was "
@@ -107,19 +108,30 @@ def _last_served() -> Any:
 
 
 def claim_next(
-    sessions: sessionmaker[Session], *, worker: str, lease_seconds: float, max_attempts: int
+    sessions: sessionmaker[Session],
+    *,
+    worker: str,
+    lease_seconds: float,
+    max_attempts: int,
+    skip_tasks: Collection[str] = (),
+    prefer_tasks: Collection[str] = (),
 ) -> Claim | None:
     """Claim the next runnable submission in round-robin order across teams (the oldest job
-    of the team served least recently), or return None when there is none."""
+    of the team served least recently), or return None when there is none.
+
+    Jobs of ``skip_tasks`` are left alone (a worker without a GPU skips GPU-only tasks);
+    jobs of ``prefer_tasks`` come first (a GPU worker takes GPU-only jobs before others).
+    """
     while True:
         with write_session(sessions) as session:
-            row = session.scalar(
-                select(Submission)
-                .where(_runnable(utcnow()))
-                .order_by(_last_served().asc().nulls_first(), Submission.created_at, Submission.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            )
+            query = select(Submission).where(_runnable(utcnow()))
+            if skip_tasks:
+                query = query.where(Submission.task_id.not_in(list(skip_tasks)))
+            order: list[Any] = []
+            if prefer_tasks:
+                order.append(case((Submission.task_id.in_(list(prefer_tasks)), 0), else_=1))
+            order += [_last_served().asc().nulls_first(), Submission.created_at, Submission.id]
+            row = session.scalar(query.order_by(*order).limit(1).with_for_update(skip_locked=True))
             if row is None:
                 return None
             claim = _take(
@@ -224,25 +236,37 @@ def renew(sessions: sessionmaker[Session], claim: Claim, *, lease_seconds: float
 
 
 def complete(sessions: sessionmaker[Session], claim: Claim, result: dict[str, Any]) -> bool:
-    """Record the scores; False if the job was no longer ours (the result is dropped)."""
+    """Record the scores as the submission's next score version (earlier versions stay in
+    ``submission_scores``); False if the job was no longer ours (the result is dropped)."""
     with write_session(sessions) as session:
-        outcome = session.execute(
-            update(Submission)
-            .where(_owned(claim))
-            .values(
-                status=SCORED,
-                public_score=result["public_score"],
-                private_score=result["private_score"],
-                public_metrics=result.get("public_metrics", {}),
-                private_metrics=result.get("private_metrics", {}),
-                notes=result.get("notes", []),
-                error=None,
-                claim_token=None,
-                lease_expires_at=None,
-                finished_at=utcnow(),
+        row = session.scalar(select(Submission).where(_owned(claim)).with_for_update())
+        if row is None:
+            return False
+        now = utcnow()
+        row.score_version = (row.score_version or 0) + 1
+        row.status = SCORED
+        row.public_score = result["public_score"]
+        row.private_score = result["private_score"]
+        row.public_metrics = result.get("public_metrics", {})
+        row.private_metrics = result.get("private_metrics", {})
+        row.notes = result.get("notes", [])
+        row.error = None
+        row.claim_token = None
+        row.lease_expires_at = None
+        row.finished_at = now
+        session.add(
+            SubmissionScore(
+                submission_id=row.id,
+                version=row.score_version,
+                public_score=row.public_score,
+                private_score=row.private_score,
+                public_metrics=row.public_metrics,
+                private_metrics=row.private_metrics,
+                worker=row.worker,
+                created_at=now,
             )
         )
-        return bool(outcome.rowcount == 1)  # type: ignore[attr-defined]
+        return True
 
 
 def fail(sessions: sessionmaker[Session], claim: Claim, *, error: str, retry: bool) -> bool:

@@ -25,6 +25,7 @@ from trustlab.server import storage
 from trustlab.server.db import write_session
 from trustlab.server.errors import ApiError, overloaded, scrub_paths
 from trustlab.server.models import Submission, Team, utcnow
+from trustlab.server.services.scores import Shown, shown_scores
 from trustlab.server.services.tasks import ServedTask
 from trustlab.server.settings import Settings
 from trustlab.tasks import validate_submission
@@ -32,6 +33,13 @@ from trustlab.tasks import validate_submission
 log = logging.getLogger("trustlab.arena")
 
 MSG_CLOSED = "Task {task_id!r} closed at its deadline {deadline}; it accepts no more submissions."
+MSG_NOT_YET = (
+    "Task {task_id!r} is not open yet: its first phase ({phase}) starts at {start}. Try again then."
+)
+MSG_BETWEEN = (
+    "Task {task_id!r} is between phases: {before} ended at {end}; {after} starts at {start}. "
+    "Try again then."
+)
 MSG_TOO_LARGE = (
     "The file is {size} bytes, over this task's limit of {limit} bytes; submit a smaller file."
 )
@@ -71,19 +79,94 @@ class Context:
 
 
 def check_open(task: ServedTask, now: datetime) -> None:
+    """403 after the deadline, or, for a task with phases, when no phase is open."""
     if task.is_closed(now):
         assert task.deadline is not None
         raise ApiError(403, MSG_CLOSED.format(task_id=task.id, deadline=task.deadline.isoformat()))
+    phases = task.built.spec.phases
+    if not phases or task.built.spec.phase_at(now) is not None:
+        return
+    upcoming = [p for p in phases if p.start is not None and p.start > now]
+    if not upcoming:  # every phase has ended: the deadline rule above normally says so
+        raise ApiError(403, MSG_CLOSED.format(task_id=task.id, deadline=phases[-1].end))
+    nxt = upcoming[0]
+    assert nxt.start is not None
+    earlier = [p for p in phases if p.end <= now]
+    if not earlier:
+        raise ApiError(
+            403, MSG_NOT_YET.format(task_id=task.id, phase=nxt.name, start=nxt.start.isoformat())
+        )
+    raise ApiError(
+        403,
+        MSG_BETWEEN.format(
+            task_id=task.id,
+            before=earlier[-1].name,
+            end=earlier[-1].end.isoformat(),
+            after=nxt.name,
+            start=nxt.start.isoformat(),
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The rules in force now: the open phase's where it sets them, else the task's."""
+
+    phase: str | None
+    cooldown_accepted: float
+    cooldown_failed: float
+    daily: int | None
+    total: int | None
+
+
+def rules_now(task: ServedTask, now: datetime) -> Rules:
+    spec = task.built.spec
+    phase = spec.phase_at(now)
+    cooldown = (phase.cooldown if phase is not None else None) or spec.cooldown
+    limits = (phase.limits if phase is not None else None) or spec.limits
+    return Rules(
+        phase=phase.name if phase is not None else None,
+        cooldown_accepted=cooldown.accepted,
+        cooldown_failed=cooldown.failed,
+        daily=limits.daily,
+        total=limits.total,
+    )
+
+
+def usage(session: Session, *, task: ServedTask, team: Team, now: datetime) -> tuple[int, int]:
+    """Submissions that count against the team's limits now: ``(today, in all)``.
+
+    Failed ones never count; in a phase, only the phase's own count.
+    """
+    rules = rules_now(task, now)
+    counted = (
+        (Submission.task_id == task.id)
+        & (Submission.team_id == team.id)
+        & (Submission.status != SubmissionStatus.FAILED.value)
+    )
+    if rules.phase is not None:
+        counted = counted & (Submission.phase == rules.phase)
+    total = session.scalar(select(func.count()).select_from(Submission).where(counted)) or 0
+    midnight = now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = (
+        session.scalar(
+            select(func.count())
+            .select_from(Submission)
+            .where(counted & (Submission.created_at >= midnight))
+        )
+        or 0
+    )
+    return int(today), int(total)
 
 
 def check_rules(session: Session, *, task: ServedTask, team: Team, now: datetime) -> None:
     """Raise 429 if the team is in a cooldown or out of submissions for this task."""
-    spec = task.built.spec
+    rules = rules_now(task, now)
     mine = (Submission.task_id == task.id) & (Submission.team_id == team.id)
     last = session.scalar(select(Submission).where(mine).order_by(Submission.created_at.desc()))
     if last is not None:
         failed = last.status == SubmissionStatus.FAILED.value
-        wait = spec.cooldown.failed if failed else spec.cooldown.accepted
+        wait = rules.cooldown_failed if failed else rules.cooldown_accepted
         # A failed submission's cooldown runs from its failure: one that ran to its scoring
         # limit must not leave the team free to send the next one the moment it fails.
         since = last.created_at
@@ -105,32 +188,24 @@ def check_rules(session: Session, *, task: ServedTask, team: Team, now: datetime
                 ),
                 headers={"Retry-After": str(retry)},
             )
-    counted = mine & (Submission.status != SubmissionStatus.FAILED.value)
-    if spec.limits.total is not None:
-        total = session.scalar(select(func.count()).select_from(Submission).where(counted)) or 0
-        if total >= spec.limits.total:
-            retry = _seconds_until(task.deadline, now) if task.deadline else 86400
-            raise ApiError(
-                429,
-                MSG_TOTAL.format(limit=spec.limits.total, task_id=task.id),
-                headers={"Retry-After": str(retry)},
-            )
-    if spec.limits.daily is not None:
-        midnight = now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-        today = session.scalar(
-            select(func.count())
-            .select_from(Submission)
-            .where(counted & (Submission.created_at >= midnight))
+    if rules.total is None and rules.daily is None:
+        return
+    today, total = usage(session, task=task, team=team, now=now)
+    if rules.total is not None and total >= rules.total:
+        retry = _seconds_until(task.deadline, now) if task.deadline else 86400
+        raise ApiError(
+            429,
+            MSG_TOTAL.format(limit=rules.total, task_id=task.id),
+            headers={"Retry-After": str(retry)},
         )
-        if (today or 0) >= spec.limits.daily:
-            retry = _seconds_until(midnight + timedelta(days=1), now)
-            raise ApiError(
-                429,
-                MSG_DAILY.format(
-                    count=today, limit=spec.limits.daily, task_id=task.id, retry=retry
-                ),
-                headers={"Retry-After": str(retry)},
-            )
+    if rules.daily is not None and today >= rules.daily:
+        midnight = now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+        retry = _seconds_until(midnight + timedelta(days=1), now)
+        raise ApiError(
+            429,
+            MSG_DAILY.format(count=today, limit=rules.daily, task_id=task.id, retry=retry),
+            headers={"Retry-After": str(retry)},
+        )
 
 
 def _seconds_until(when: datetime, now: datetime) -> int:
@@ -265,6 +340,7 @@ def store(
                 fields=dict(fields),
                 summary=dict(summary),
                 attempts=0,
+                phase=rules_now(task, now).phase,
             )
             session.add(row)
     except BaseException:
@@ -274,13 +350,16 @@ def store(
     return row
 
 
-def submission_info(
-    session: Session, *, submission_id: str, team: Team, task: ServedTask | None, now: datetime
+def _info(
+    row: Submission, *, team: Team, task: ServedTask | None, now: datetime, shown: Shown | None
 ) -> SubmissionInfo:
-    row = session.get(Submission, submission_id)
-    if row is None or row.team_id != team.id:
-        raise ApiError(404, MSG_NO_SUBMISSION.format(submission_id=submission_id))
     final = task is not None and task.is_closed(now)
+    notes = list(row.notes or [])
+    public_score, metrics = row.public_score, dict(row.public_metrics or {})
+    if shown is not None:
+        public_score, metrics = shown.public_score, shown.metrics
+        if shown.note:
+            notes.append(shown.note)
     return SubmissionInfo(
         submission_id=row.id,
         task_id=row.task_id,
@@ -288,10 +367,55 @@ def submission_info(
         status=SubmissionStatus(row.status),
         created_at=row.created_at,
         finished_at=row.finished_at,
-        public_score=row.public_score,
-        metrics=row.public_metrics or {},
+        public_score=public_score,
+        metrics=metrics,
         private_score=row.private_score if final else None,
         private_metrics=row.private_metrics if final else None,
-        notes=row.notes or [],
+        notes=notes,
         error=row.error,
+        phase=row.phase,
+        selected=bool(row.selected),
+        score_version=row.score_version or 0,
     )
+
+
+def team_submissions(
+    session: Session,
+    *,
+    team: Team,
+    tasks: Mapping[str, ServedTask],
+    now: datetime,
+    task_id: str | None = None,
+) -> list[SubmissionInfo]:
+    """Every submission of the team (to one task with ``task_id``), newest first, as the team
+    may see it now (blind phases and the Ladder applied)."""
+    query = select(Submission).where(Submission.team_id == team.id)
+    if task_id is not None:
+        query = query.where(Submission.task_id == task_id)
+    rows = list(session.scalars(query.order_by(Submission.created_at.desc(), Submission.id)))
+    shown: dict[str, Shown] = {}
+    for tid in {r.task_id for r in rows}:
+        if tid in tasks:
+            shown.update(shown_scores(tasks[tid], [r for r in rows if r.task_id == tid], now))
+    return [
+        _info(r, team=team, task=tasks.get(r.task_id), now=now, shown=shown.get(r.id)) for r in rows
+    ]
+
+
+def submission_info(
+    session: Session, *, submission_id: str, team: Team, task: ServedTask | None, now: datetime
+) -> SubmissionInfo:
+    row = session.get(Submission, submission_id)
+    if row is None or row.team_id != team.id:
+        raise ApiError(404, MSG_NO_SUBMISSION.format(submission_id=submission_id))
+    shown = None
+    if task is not None:
+        siblings = list(
+            session.scalars(
+                select(Submission).where(
+                    (Submission.task_id == row.task_id) & (Submission.team_id == team.id)
+                )
+            )
+        )
+        shown = shown_scores(task, siblings, now).get(row.id)
+    return _info(row, team=team, task=task, now=now, shown=shown)

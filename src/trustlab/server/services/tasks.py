@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from trustlab.schemas import (
     Artifact,
     FormFieldInfo,
+    PhaseInfo,
     SubmissionRules,
     TaskDetail,
     TaskSummary,
@@ -40,6 +41,17 @@ MSG_DERIVATION = (
     "task was built)"
 )
 MSG_MEMORY_TEXT = ", and {memory} MiB of memory"
+MSG_FINAL_TEXT = (
+    "Final choice: mark up to {k} submissions as final (POST /api/v1/submissions/ID/select, "
+    "or 'trustlab select ID'). After the deadline the private leaderboard ranks your team by "
+    "the best private score among its selected submissions, or, if it selected none, by the "
+    "private score of its best public submission (Kaggle's rule). Teams whose 95% bootstrap "
+    "intervals overlap are ranked as ties."
+)
+MSG_LADDER_TEXT = (
+    "The public score is released by the Ladder (Blum & Hardt 2015), step {step:g}: your "
+    "shown score moves only when a submission beats your best by more than {step:g}."
+)
 
 
 class ScoringLimits(BaseModel):
@@ -102,7 +114,23 @@ class ServedTask:
 
     def _summary_fields(self) -> dict[str, object]:
         spec, kind = self.built.spec, self.built.kind
+        phase = spec.phase_at(utcnow())
         return {
+            "phase": phase.name if phase is not None else None,
+            "phases": [
+                PhaseInfo(
+                    name=p.name,
+                    start=p.start,
+                    end=p.end,
+                    split=p.split,
+                    description=p.description,
+                    daily_limit=(p.limits or spec.limits).daily,
+                    total_limit=(p.limits or spec.limits).total,
+                )
+                for p in spec.phases
+            ],
+            "final_selections": spec.final_selections,
+            "ladder_step": spec.ladder.step if spec.ladder is not None else None,
             "task_id": spec.id,
             "kind": spec.kind,
             "title": spec.title,
@@ -151,7 +179,15 @@ class ServedTask:
                 derivation=limits.derivation(),
                 memory=MSG_MEMORY_TEXT.format(memory=memory) if memory is not None else "",
             )
-        parts = (spec.description.strip(), self.built.kind.rules_text(spec).strip(), limits_text)
+        course = MSG_FINAL_TEXT.format(k=spec.final_selections)
+        if spec.ladder is not None:
+            course += " " + MSG_LADDER_TEXT.format(step=spec.ladder.step)
+        parts = (
+            spec.description.strip(),
+            self.built.kind.rules_text(spec).strip(),
+            limits_text,
+            course,
+        )
         return "\n\n".join(part for part in parts if part)
 
     def detail(self) -> TaskDetail:

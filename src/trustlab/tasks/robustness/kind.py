@@ -32,7 +32,7 @@ from trustlab.tasks.robustness.params import (
     make_cascade,
 )
 from trustlab.tasks.robustness.readme import readme_text
-from trustlab.tasks.spec import TaskSpec, parse_params
+from trustlab.tasks.spec import TaskSpec, parse_params, scoring_device
 
 MSG_FLOOR = (
     "Clean accuracy {accuracy:.4f} on the hidden evaluation set is below this task's floor of "
@@ -179,9 +179,12 @@ class Robustness(TaskKind):
         x_np, y_np, public = _load_eval(paths)
         n_classes = int(y_np.max()) + 1
         _check_outputs(model, x_np[:VALIDATION_ROWS], n_classes=n_classes)
-        x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
+        # The worker's device (TRUSTLAB_DEVICE) or the spec's: attacks run where the model is.
+        device = torch.device(scoring_device(spec))
+        model.to(device)
+        x, y = torch.from_numpy(x_np).to(device), torch.from_numpy(y_np).to(device)
         logits = predict_logits(model, x, batch_size=params.batch_size)
-        clean_correct = (logits.argmax(dim=1) == y).numpy()
+        clean_correct = (logits.argmax(dim=1).cpu() == y.cpu()).numpy()
         accuracy = float(clean_correct.mean())
         if accuracy < params.clean_floor:
             raise SubmissionError(MSG_FLOOR.format(accuracy=accuracy, floor=params.clean_floor))
@@ -204,8 +207,8 @@ class Robustness(TaskKind):
                 seed=spec.seed,
                 batch_size=params.batch_size,
             )
-        robust = evaluation.robust.numpy()
-        broken_by = evaluation.broken_by.numpy()
+        robust = evaluation.robust.cpu().numpy()
+        broken_by = evaluation.broken_by.cpu().numpy()
 
         def part_metrics(mask: np.ndarray) -> dict[str, Any]:
             metrics = _part_metrics(
