@@ -22,7 +22,7 @@ again with an empty placeholder for it (their detector and conformal code never 
 modules), and the script says so; if it still fails, the rows are skipped with the reason.
 
 Run ``.venv/bin/python benchmarks/uncertainty.py`` (``--quick``: fewer examples and repeats;
-``--device cuda`` on a GPU).
+``--device cuda`` on a GPU; ``--conformal-only``: the conformal rows alone).
 """
 
 from __future__ import annotations
@@ -369,6 +369,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer examples and repeats")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument(
+        "--conformal-only", action="store_true", help="only the conformal rows (no OOD, no ECE)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     repeats = 3 if args.quick else 15
@@ -378,6 +381,8 @@ def main() -> None:
         f"{float((data['out']['test'].logits.argmax(1).numpy() == data['y_test']).mean()):.3f}"
     )
     conformal_rows(data, repeats=repeats, device=args.device)
+    if args.conformal_only:
+        return
     ood_rows(data, repeats=repeats, device=args.device)
     temperature_rows(data)
 

@@ -509,3 +509,28 @@ def test_the_demo_banner_never_wraps_its_urls(
     assert last_line(proc.stdout) == (
         "export TRUSTLAB_URL=http://127.0.0.1:8000 TRUSTLAB_API_KEY=tl_" + "k" * 40
     )
+
+
+def test_a_command_s_exit_code_reaches_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``typer.Exit(n)`` (e.g. ``trustlab submit`` of a submission that failed) exits with n."""
+    import typer
+
+    import trustlab.cli as cli
+
+    app = typer.Typer()
+
+    @app.command()
+    def fail() -> None:
+        raise typer.Exit(3)
+
+    @app.command()
+    def succeed() -> None:
+        """Does nothing."""
+
+    monkeypatch.setattr(cli, "app", app)
+    monkeypatch.setattr(sys, "argv", ["trustlab", "fail"])
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    assert info.value.code == 3
+    monkeypatch.setattr(sys, "argv", ["trustlab", "succeed"])
+    cli.main()  # returns normally: exit code 0

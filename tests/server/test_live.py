@@ -134,14 +134,17 @@ def test_concurrent_submissions_cannot_beat_the_cooldown(
             files={"file": ("s.csv", body)},
             timeout=60,
         )
-        if response.status_code not in (202, 429):
+        if response.status_code not in (202, 429, 503):
             print(response.text)
         return response.status_code
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         codes = list(pool.map(post, range(16)))
+    # One is accepted; the rest meet the cooldown, or, on a loaded machine, the bounded intake's
+    # honest 503 (Retry-After) before it. No second 202, and never a 5xx other than that.
     assert codes.count(202) == 1, codes
-    assert codes.count(429) == 15, codes
+    assert set(codes) <= {202, 429, 503}, codes
+    assert codes.count(429) >= 1, codes
 
 
 def test_restart_in_the_middle_of_scoring_loses_nothing_and_scores_once(

@@ -21,7 +21,7 @@ from trustlab.uncertainty import (
     mean_set_size,
 )
 from trustlab.uncertainty._inputs import softmax
-from trustlab.uncertainty.conformal.base import MSG_GROUPS_NEEDED
+from trustlab.uncertainty.conformal.base import MSG_GROUPS_NEEDED, ranked
 
 #: Calibration and test examples per split, and the number of random splits.
 N_CAL, N_TEST, N_SPLITS = 200, 300, 150
@@ -196,3 +196,110 @@ def test_intersectional_groups_as_the_fairness_pillar_names_them() -> None:
     probs = np.full((4, 2), 0.5)
     lac = LAC(alpha=0.5, conditional="group").fit(probs=probs, y=[0, 1, 0, 1], groups=groups)
     assert set(lac.group_quantiles_) == set(report.by_group)
+
+
+def _reference_sets(method, cal, y_cal, test, groups_cal, groups_test):
+    """Calibration scores and sets computed as the definition reads, in label order: a
+    stable argsort of each row, ``numpy.cumsum``, the draws of the same seeded streams."""
+
+    def scores(probs, stream):
+        n, k = probs.shape
+        order = np.argsort(-probs, axis=1, kind="stable")
+        rows = np.arange(n)[:, None]
+        cumulative = np.empty_like(probs)
+        cumulative[rows, order] = np.cumsum(probs[rows, order], axis=1)
+        rank = np.empty(order.shape, dtype=np.int64)
+        rank[rows, order] = np.arange(1, k + 1)
+        draws = np.random.default_rng([method.seed, stream]).random(n)
+        u = draws if method.randomized else np.zeros(n)
+        out = cumulative - u[:, None] * probs
+        if isinstance(method, RAPS):
+            out = out + method.lam * np.maximum(0, rank - method.k_reg)
+        return out
+
+    cal_scores = scores(cal, 0)[np.arange(len(y_cal)), y_cal]
+    test_scores = scores(test, 1)
+    if method.conditional == "marginal":
+        limits = np.full((len(test), 1), conformal_quantile(cal_scores, alpha=method.alpha))
+    elif method.conditional == "class":
+        limits = np.array(
+            [
+                conformal_quantile(cal_scores[y_cal == k], alpha=method.alpha)
+                if (y_cal == k).any()
+                else math.inf
+                for k in range(cal.shape[1])
+            ]
+        )[None, :]
+    else:
+        per_group = {
+            g: conformal_quantile(cal_scores[groups_cal == g], alpha=method.alpha)
+            for g in np.unique(groups_cal)
+        }
+        limits = np.array([per_group[g] for g in groups_test])[:, None]
+    sets = test_scores <= limits
+    if not method.allow_empty:
+        empty = ~sets.any(axis=1)
+        sets[empty, test[empty].argmax(axis=1)] = True
+    return cal_scores, sets
+
+
+@pytest.mark.parametrize("conditional", ["marginal", "class", "group"])
+@pytest.mark.parametrize("randomized", [False, True])
+@pytest.mark.parametrize("cls", [APS, RAPS])
+def test_sorted_once_sets_equal_the_definition_bit_for_bit(cls, randomized, conditional) -> None:
+    probs, y, groups = _known_model(900, 8, seed=7)
+    # Rows with exact ties (equal logits) and with probabilities that underflow to 0.
+    probs[:40] = softmax(np.round(np.random.default_rng(8).normal(size=(40, 8))))
+    probs[40:60] = softmax(np.random.default_rng(9).normal(size=(20, 8)) * 500)
+    probs[60:80, :] = 1.0 / 8
+    kwargs = {"lam": 0.05, "k_reg": 2} if cls is RAPS else {}
+    method = cls(alpha=0.2, randomized=randomized, conditional=conditional, seed=3, **kwargs)
+    cal, test = slice(0, 450), slice(450, None)
+    method.fit(probs=probs[cal], y=y[cal], groups=groups[cal])
+    sets = method.predict(probs=probs[test], groups=groups[test])
+    method_ties = cls(alpha=0.2, randomized=randomized, conditional=conditional, seed=3, **kwargs)
+    method_ties.fit(probs=probs[test], y=y[test], groups=groups[test])
+    sets_ties = method_ties.predict(probs=probs[cal], groups=groups[cal])
+    for m, (a, b), got in ((method, (cal, test), sets), (method_ties, (test, cal), sets_ties)):
+        want_scores, want_sets = _reference_sets(m, probs[a], y[a], probs[b], groups[a], groups[b])
+        np.testing.assert_array_equal(m.calibration_scores_, want_scores)
+        np.testing.assert_array_equal(got, want_sets)
+        np.testing.assert_array_equal(
+            m.label_scores(probs[b], rng=np.random.default_rng([3, 1])),
+            _reference_scores_of(m, probs[b]),
+        )
+
+
+def _reference_scores_of(method, probs):
+    n = len(probs)
+    order = np.argsort(-probs, axis=1, kind="stable")
+    rows = np.arange(n)[:, None]
+    cumulative = np.empty_like(probs)
+    cumulative[rows, order] = np.cumsum(probs[rows, order], axis=1)
+    rank = np.empty(order.shape, dtype=np.int64)
+    rank[rows, order] = np.arange(1, probs.shape[1] + 1)
+    u = np.random.default_rng([3, 1]).random(n) if method.randomized else np.zeros(n)
+    out = cumulative - u[:, None] * probs
+    if isinstance(method, RAPS):
+        out = out + method.lam * np.maximum(0, rank - method.k_reg)
+    return out
+
+
+def test_running_sums_equal_numpy_cumsum_bit_for_bit() -> None:
+    probs = softmax(np.random.default_rng(0).normal(size=(50, 1000)) * 3)
+    order, values, cumulative = ranked(probs)
+    np.testing.assert_array_equal(order, np.argsort(-probs, axis=1, kind="stable"))
+    np.testing.assert_array_equal(cumulative, np.cumsum(values, axis=1))
+    np.testing.assert_array_equal(values, np.take_along_axis(probs, order, axis=1))
+
+
+@pytest.mark.parametrize("conditional", ["marginal", "class"])
+def test_lac_sets_equal_its_label_scores(conditional) -> None:
+    probs, y, _ = _known_model(500, 6, seed=11)
+    lac = LAC(alpha=0.2, conditional=conditional, allow_empty=False)
+    sets = lac.fit(probs=probs[:250], y=y[:250]).predict(probs=probs[250:])
+    scores = lac.label_scores(probs[250:], rng=np.random.default_rng(0))
+    want = scores <= lac.thresholds(n_examples=250)
+    want[~want.any(axis=1), probs[250:][~want.any(axis=1)].argmax(axis=1)] = True
+    np.testing.assert_array_equal(sets, want)
+    np.testing.assert_array_equal(lac.calibration_scores_, 1.0 - probs[np.arange(250), y[:250]])

@@ -10,7 +10,7 @@ from pydantic_settings import SettingsError
 from rich.markup import escape
 
 from trustlab import __version__
-from trustlab.cli import admin, arena, client, task
+from trustlab.cli import admin, arena, audit, client, task
 from trustlab.cli._common import console
 from trustlab.core.errors import TrustlabError
 
@@ -31,6 +31,7 @@ app.command("download")(client.download)
 app.command("submissions")(client.submissions)
 app.command("select")(client.select)
 app.command("unselect")(client.unselect)
+app.command("audit")(audit.audit)
 
 
 @app.command("version")
@@ -71,7 +72,11 @@ def main() -> None:
     argument, a bad ``--field``) and invalid settings with 2.
     """
     try:
-        app(standalone_mode=False)
+        # Outside standalone mode click returns the code of a ``typer.Exit`` instead of
+        # exiting with it: pass it on, so that e.g. a failed submission exits non-zero.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+            sys.exit(code)
     except TrustlabError as exc:
         _error(str(exc))
         sys.exit(1)

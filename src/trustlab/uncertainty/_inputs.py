@@ -47,8 +47,9 @@ GroupsLike = ArrayLike | Mapping[str, ArrayLike]
 PROBABILITY_TOLERANCE = 1e-3
 
 
-def as_matrix(values: ArrayLike, *, name: str) -> FloatArray:
-    """A finite 2-D float64 array of shape (n_examples, n_classes), n_classes >= 2."""
+def _numeric_matrix(values: ArrayLike, *, name: str) -> FloatArray:
+    """A 2-D float64 array of shape (n_examples, n_classes), n_classes >= 2 (not yet checked
+    for NaN or infinities)."""
     array = to_numpy(values)
     if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.number):
         raise DataError(MSG_MATRIX_DTYPE.format(name=name, dtype=array.dtype))
@@ -56,7 +57,13 @@ def as_matrix(values: ArrayLike, *, name: str) -> FloatArray:
         raise DataError(MSG_MATRIX_SHAPE.format(name=name, shape=array.shape))
     if array.shape[0] == 0:
         raise DataError(MSG_MATRIX_EMPTY.format(name=name))
-    matrix = np.asarray(array, dtype=np.float64)
+    matrix: FloatArray = np.asarray(array, dtype=np.float64)
+    return matrix
+
+
+def as_matrix(values: ArrayLike, *, name: str) -> FloatArray:
+    """A finite 2-D float64 array of shape (n_examples, n_classes), n_classes >= 2."""
+    matrix = _numeric_matrix(values, name=name)
     if not np.isfinite(matrix).all():
         row = int(np.argmin(np.isfinite(matrix).all(axis=1)))
         what = "NaN" if np.isnan(matrix[row]).any() else "an infinity"
@@ -65,15 +72,23 @@ def as_matrix(values: ArrayLike, *, name: str) -> FloatArray:
 
 
 def as_probabilities(values: ArrayLike, *, name: str = "probs") -> FloatArray:
-    """Check that every row is a probability vector and return the matrix as float64."""
-    matrix = as_matrix(values, name=name)
-    totals = matrix.sum(axis=1)
+    """Check that every row is a probability vector and return the matrix as float64.
+
+    Valid input passes in three reductions: the minimum, the maximum (both NaN if any entry
+    is NaN, so ``0 <= min`` and ``max <= 1`` also rule out NaN and infinities) and the row
+    sums as one matrix-vector product. Only invalid input takes the slower path that finds
+    the first bad row for the message.
+    """
+    matrix = _numeric_matrix(values, name=name)
+    totals = matrix @ np.ones(matrix.shape[1])
     if (
         matrix.min() >= 0.0
         and matrix.max() <= 1.0
         and np.abs(totals - 1.0).max() <= PROBABILITY_TOLERANCE
     ):
         return matrix
+    matrix = as_matrix(matrix, name=name)
+    totals = matrix.sum(axis=1)
     valid = (
         (matrix >= 0).all(axis=1)
         & (matrix <= 1).all(axis=1)

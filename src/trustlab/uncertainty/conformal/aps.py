@@ -4,21 +4,15 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import numpy as np
-
 from trustlab.core.params import Boolean, Constraint, store_params, validate_params
 from trustlab.core.typing import FloatArray
-from trustlab.uncertainty.conformal.base import (
-    CONFORMAL_METHODS,
-    ConformalClassifier,
-    sorted_cumulative,
-)
+from trustlab.uncertainty.conformal.base import CONFORMAL_METHODS, RankedConformalClassifier
 
 __all__ = ["APS"]
 
 
 @CONFORMAL_METHODS.register("aps")
-class APS(ConformalClassifier):
+class APS(RankedConformalClassifier):
     """Split conformal sets with the APS score: the probability mass of every label ranked
     at or above ``k``, minus ``U * p_k`` when randomised.
 
@@ -75,14 +69,10 @@ class APS(ConformalClassifier):
         )
         validate_params(self)
 
-    def label_scores(self, probs: FloatArray, *, rng: np.random.Generator) -> FloatArray:
-        _, cumulative = sorted_cumulative(probs)
-        return cumulative - _uniform(rng, len(probs), self.randomized)[:, None] * probs
-
-
-def _uniform(rng: np.random.Generator, n: int, randomized: bool) -> FloatArray:
-    """One ``U ~ Uniform(0, 1)`` per example, or zeros."""
-    if not randomized:
-        return np.zeros(n)
-    draws: FloatArray = rng.random(n)
-    return draws
+    def ranked_scores(
+        self, sorted_probs: FloatArray, cumulative: FloatArray, *, uniform: FloatArray | None
+    ) -> FloatArray:
+        if uniform is None:
+            return cumulative
+        scores: FloatArray = cumulative - uniform[:, None] * sorted_probs
+        return scores

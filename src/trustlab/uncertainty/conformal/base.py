@@ -30,6 +30,7 @@ import math
 from typing import ClassVar, TypeVar
 
 import numpy as np
+import torch
 
 from trustlab.core.errors import ConfigurationError, DataError
 from trustlab.core.params import Boolean, Constraint, Options, Real, Seed
@@ -38,7 +39,14 @@ from trustlab.core.typing import ArrayLike, FloatArray, IntArray
 from trustlab.uncertainty._inputs import GroupsLike, as_group_codes, as_labels, as_probabilities
 from trustlab.uncertainty.conformal.quantile import conformal_quantile
 
-__all__ = ["CONFORMAL_METHODS", "MSG_GROUPS_NEEDED", "MSG_NOT_FITTED", "ConformalClassifier"]
+__all__ = [
+    "CONFORMAL_METHODS",
+    "MSG_GROUPS_NEEDED",
+    "MSG_NOT_FITTED",
+    "ConformalClassifier",
+    "RankedConformalClassifier",
+    "ranked",
+]
 
 MSG_NOT_FITTED = "{owner} is not fitted yet: call fit(probs=..., y=...) on a calibration split."
 MSG_GROUPS_NEEDED = (
@@ -125,8 +133,7 @@ class ConformalClassifier(abc.ABC):
         """
         matrix = as_probabilities(probs)
         labels = as_labels(y, n_classes=matrix.shape[1], n_examples=matrix.shape[0])
-        rng = np.random.default_rng([self.seed, 0])
-        scores = self.label_scores(matrix, rng=rng)[np.arange(len(labels)), labels]
+        scores = self._calibration_scores(matrix, labels)
         self.calibration_scores_ = scores
         self.n_classes_ = int(matrix.shape[1])
         self.quantile_ = conformal_quantile(scores, alpha=self.alpha)
@@ -150,6 +157,12 @@ class ConformalClassifier(abc.ABC):
 
     def thresholds(self, *, n_examples: int, groups: GroupsLike | None = None) -> FloatArray:
         """The threshold of every example and label, shape (n_examples, n_classes)."""
+        limits = self._limits(n_examples=n_examples, groups=groups)
+        return np.broadcast_to(limits, (n_examples, self.n_classes_)).copy()
+
+    def _limits(self, *, n_examples: int, groups: GroupsLike | None) -> FloatArray:
+        """The thresholds, broadcastable to (n_examples, n_classes): one row of per-class
+        thresholds (shape (1, n_classes)) or one per example (shape (n_examples, 1))."""
         self._check_fitted()
         if self.conditional == "group":
             if groups is None:
@@ -164,9 +177,10 @@ class ConformalClassifier(abc.ABC):
                     known = ", ".join(map(repr, self.group_quantiles_))
                     raise DataError(MSG_UNKNOWN_GROUP.format(group=name, index=index, known=known))
                 per_code.append(self.group_quantiles_[name])
-            column = np.asarray(per_code, dtype=np.float64)[codes]
-            return np.repeat(column[:, None], self.n_classes_, axis=1)
-        return np.broadcast_to(self.class_quantiles_, (n_examples, self.n_classes_)).copy()
+            column: FloatArray = np.asarray(per_code, dtype=np.float64)[codes][:, None]
+            return column
+        row: FloatArray = self.class_quantiles_[None, :]
+        return row
 
     def predict(self, *, probs: ArrayLike, groups: GroupsLike | None = None) -> np.ndarray:
         """Prediction sets as a boolean matrix: ``sets[i, k]`` is True if label ``k`` is in
@@ -190,12 +204,23 @@ class ConformalClassifier(abc.ABC):
                     owner=type(self).__name__, fitted=self.n_classes_, given=matrix.shape[1]
                 )
             )
-        rng = np.random.default_rng([self.seed, 1])
-        scores = self.label_scores(matrix, rng=rng)
-        sets: np.ndarray = scores <= self.thresholds(n_examples=len(matrix), groups=groups)
+        return self._sets(matrix, self._limits(n_examples=len(matrix), groups=groups))
+
+    def _rng(self, stream: int) -> np.random.Generator:
+        """The generator of fit's (``stream=0``) or predict's (``stream=1``) uniform draws."""
+        return np.random.default_rng([self.seed, stream])
+
+    def _calibration_scores(self, probs: FloatArray, labels: IntArray) -> FloatArray:
+        """The scores of checked calibration ``probs`` at their true ``labels``."""
+        scores: FloatArray = self.label_scores(probs, rng=self._rng(0))
+        return scores[np.arange(len(labels)), labels]
+
+    def _sets(self, probs: FloatArray, limits: FloatArray) -> np.ndarray:
+        """The sets of checked ``probs`` under ``limits`` (see :meth:`_limits`)."""
+        sets: np.ndarray = self.label_scores(probs, rng=self._rng(1)) <= limits
         if not self.allow_empty:
             empty = ~sets.any(axis=1)
-            sets[empty, matrix[empty].argmax(axis=1)] = True
+            sets[empty, probs[empty].argmax(axis=1)] = True
         return sets
 
     def _check_fitted(self) -> None:
@@ -208,17 +233,96 @@ def _quantile_or_inf(scores: FloatArray, alpha: float) -> float:
     return conformal_quantile(scores, alpha=alpha) if scores.size else math.inf
 
 
-def sorted_cumulative(probs: FloatArray) -> tuple[IntArray, FloatArray]:
-    """Per example and label: the rank (1-based) of the label by decreasing probability (ties
-    by label index), and the probability mass of the labels ranked at or above it.
+def ranked(probs: FloatArray) -> tuple[IntArray, FloatArray, FloatArray]:
+    """Every row's labels by decreasing probability (ties by label index), the sorted
+    probabilities and their running sums, each of shape (n, K) and indexed by rank.
 
-    Returns ``(rank, cumulative)``, each of shape (n, K), indexed by label.
+    The sort and the running sum are torch's, on a float64 view of ``probs`` (no copy): an
+    unstable sort unless a row holds two equal probabilities (then the stable sort; without
+    ties every sort gives the same order), and ``torch.cumsum``, which adds left to right as
+    ``numpy.cumsum`` does, so the sums are bit for bit NumPy's (checked by the tests).
     """
-    n_classes = probs.shape[1]
-    order = np.argsort(-probs, axis=1, kind="stable")
-    rows = np.arange(probs.shape[0])[:, None]
-    cumulative: FloatArray = np.empty_like(probs)
-    cumulative[rows, order] = np.cumsum(probs[rows, order], axis=1)
-    rank = np.empty(order.shape, dtype=np.int64)
-    rank[rows, order] = np.arange(1, n_classes + 1)
-    return rank, cumulative
+    array = np.ascontiguousarray(probs, dtype=np.float64)
+    tensor = torch.from_numpy(array if array.flags.writeable else array.copy())
+    values, order = torch.sort(tensor, dim=1, descending=True)
+    flat = values.numpy().reshape(-1)
+    # Any two equal neighbours: a tie within a row (or, harmlessly, across two rows).
+    if (flat[1:] == flat[:-1]).any():
+        values, order = torch.sort(tensor, dim=1, descending=True, stable=True)
+    cumulative = torch.cumsum(values, dim=1)
+    return order.numpy(), values.numpy(), cumulative.numpy()
+
+
+def _flat_index(order: IntArray) -> IntArray:
+    """Positions in a flattened (n, K) matrix of the labels in ``order``."""
+    offsets = np.arange(0, order.size, order.shape[1], dtype=np.int64)[:, None]
+    flat: IntArray = order + offsets
+    return flat
+
+
+class RankedConformalClassifier(ConformalClassifier):
+    """A conformal method whose score of a label depends on its rank (APS, RAPS).
+
+    Subclasses give the scores in rank order (:meth:`ranked_scores`); each row is sorted once
+    (:func:`ranked`), the scores are compared with the thresholds in rank order and the
+    result is put back in label order, so :meth:`fit` and :meth:`predict` compute the same
+    float64 numbers as :meth:`label_scores`, with one sort and no per-label scatter of scores.
+
+    Exactness at the boundary: a label is kept when ``score <= threshold``, and both sides
+    are the float64 numbers the definition gives when it is computed in label order (a stable
+    argsort, ``numpy.cumsum`` of the sorted row from the top, ``- U * p_k``, ``+ penalty``):
+    the same operations on the same operands in the same order, and the threshold is one of
+    the calibration scores computed the same way. Nothing is rounded to float32 (a float32
+    sort was measured no faster and could merge distinct probabilities into ties). The tests
+    compare the sets and calibration scores with that label-order computation bit for bit,
+    with ties and underflowed zeros, randomised or not.
+    """
+
+    randomized: bool
+
+    @abc.abstractmethod
+    def ranked_scores(
+        self, sorted_probs: FloatArray, cumulative: FloatArray, *, uniform: FloatArray | None
+    ) -> FloatArray:
+        """Scores in rank order, shape (n, K): column ``r`` scores each row's label of rank
+        ``r + 1``, from its probability ``sorted_probs[:, r]``, the mass ``cumulative[:, r]``
+        of the labels ranked at or above it and one uniform draw per row (None when the
+        score is not randomised)."""
+
+    def _draws(self, n: int, rng: np.random.Generator) -> FloatArray | None:
+        """One ``U ~ Uniform(0, 1)`` per row, or None for deterministic scores."""
+        if not self.randomized:
+            return None
+        draws: FloatArray = rng.random(n)
+        return draws
+
+    def label_scores(self, probs: FloatArray, *, rng: np.random.Generator) -> FloatArray:
+        order, values, cumulative = ranked(probs)
+        scores = self.ranked_scores(values, cumulative, uniform=self._draws(len(probs), rng))
+        out: FloatArray = np.empty(scores.size)
+        out[_flat_index(order)] = scores
+        return out.reshape(scores.shape)
+
+    def _calibration_scores(self, probs: FloatArray, labels: IntArray) -> FloatArray:
+        order, values, cumulative = ranked(probs)
+        # No generator is built for deterministic scores (building one costs ~10 us).
+        uniform = self._draws(len(probs), self._rng(0)) if self.randomized else None
+        scores = self.ranked_scores(values, cumulative, uniform=uniform)
+        position = (order == labels[:, None]).argmax(axis=1)  # each true label's rank - 1
+        picked: FloatArray = scores[np.arange(len(labels)), position]
+        return picked
+
+    def _sets(self, probs: FloatArray, limits: FloatArray) -> np.ndarray:
+        order, values, cumulative = ranked(probs)
+        uniform = self._draws(len(probs), self._rng(1)) if self.randomized else None
+        scores = self.ranked_scores(values, cumulative, uniform=uniform)
+        if self.conditional == "class":
+            limits = limits[0][order]  # each label's threshold, in its row's rank order
+        elif self.conditional == "marginal":
+            limits = limits[:, :1]  # one threshold for all
+        kept = scores <= limits
+        if not self.allow_empty:
+            kept[:, 0] |= ~kept.any(axis=1)  # an empty set gets the top-ranked label
+        sets = np.empty(kept.size, dtype=bool)
+        sets[_flat_index(order)] = kept
+        return sets.reshape(kept.shape)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from trustlab.core.params import store_params, validate_params
-from trustlab.core.typing import FloatArray
+from trustlab.core.typing import FloatArray, IntArray
 from trustlab.uncertainty.conformal.base import CONFORMAL_METHODS, ConformalClassifier
 
 __all__ = ["LAC"]
@@ -58,3 +58,14 @@ class LAC(ConformalClassifier):
     def label_scores(self, probs: FloatArray, *, rng: np.random.Generator) -> FloatArray:
         scores: FloatArray = 1.0 - probs
         return scores
+
+    def _calibration_scores(self, probs: FloatArray, labels: IntArray) -> FloatArray:
+        scores: FloatArray = 1.0 - probs[np.arange(len(labels)), labels]
+        return scores
+
+    def _sets(self, probs: FloatArray, limits: FloatArray) -> np.ndarray:
+        sets: np.ndarray = (1.0 - probs) <= limits
+        if not self.allow_empty:
+            empty = ~sets.any(axis=1)
+            sets[empty, probs[empty].argmax(axis=1)] = True
+        return sets

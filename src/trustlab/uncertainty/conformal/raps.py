@@ -8,18 +8,13 @@ import numpy as np
 
 from trustlab.core.params import Boolean, Constraint, Integer, Real, store_params, validate_params
 from trustlab.core.typing import FloatArray
-from trustlab.uncertainty.conformal.aps import _uniform
-from trustlab.uncertainty.conformal.base import (
-    CONFORMAL_METHODS,
-    ConformalClassifier,
-    sorted_cumulative,
-)
+from trustlab.uncertainty.conformal.base import CONFORMAL_METHODS, RankedConformalClassifier
 
 __all__ = ["RAPS"]
 
 
 @CONFORMAL_METHODS.register("raps")
-class RAPS(ConformalClassifier):
+class RAPS(RankedConformalClassifier):
     """Split conformal sets with the RAPS score: APS plus a penalty on low-ranked labels.
 
     ``s(x, k) = sum_{j: rank_j <= rank_k} p_j - U * p_k + lam * max(0, rank_k - k_reg)``,
@@ -88,9 +83,11 @@ class RAPS(ConformalClassifier):
     lam: float
     k_reg: int
 
-    def label_scores(self, probs: FloatArray, *, rng: np.random.Generator) -> FloatArray:
-        rank, cumulative = sorted_cumulative(probs)
+    def ranked_scores(
+        self, sorted_probs: FloatArray, cumulative: FloatArray, *, uniform: FloatArray | None
+    ) -> FloatArray:
+        rank = np.arange(1, cumulative.shape[1] + 1)
         penalty = self.lam * np.maximum(0, rank - self.k_reg)
-        randomised = _uniform(rng, len(probs), self.randomized)[:, None] * probs
-        scores: FloatArray = cumulative - randomised + penalty
+        mass = cumulative if uniform is None else cumulative - uniform[:, None] * sorted_probs
+        scores: FloatArray = mass + penalty
         return scores
