@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from trustlab.audit.report import Figure
+from trustlab.core.plotting import has_matplotlib, new_figure
 
 __all__ = [
     "MSG_NO_MATPLOTLIB",
@@ -30,38 +31,18 @@ MSG_NO_MATPLOTLIB = (
 )
 
 
-def has_matplotlib() -> bool:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:  # pragma: no cover - depends on the installation
-        return False
-    return True
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def png_figure(
     title: str, alt: str, draw: Callable[[Any], None], *, size: tuple[float, float] = (5.0, 3.6)
 ) -> Figure | None:
     """Draw with ``draw(axes)``; the PNG as a :class:`Figure` (None without matplotlib)."""
     if not has_matplotlib():
         return None
-    plt = _pyplot()
-    fig, axes = plt.subplots(figsize=size, dpi=100)
-    try:
-        draw(axes)
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-    finally:
-        plt.close(fig)
+    fig = new_figure(what="the audit's figures", figsize=size, dpi=100)
+    axes = fig.subplots()
+    draw(axes)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
     return Figure(title=title, png_base64=base64.b64encode(buffer.getvalue()).decode(), alt=alt)
 
 

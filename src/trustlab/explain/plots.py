@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trustlab.core.plotting import new_figure, save_figure
 from trustlab.core.typing import ArrayLike, PathLike
 from trustlab.explain.attribution import as_maps
 from trustlab.explain.metrics.deletion import PerturbationCurves
 
 __all__ = ["plot_explanations"]
-
-MSG_NO_MATPLOTLIB = "plot_explanations needs matplotlib: pip install 'trustlab[plot]'."
 
 
 def _numpy(values: ArrayLike) -> np.ndarray:
@@ -59,18 +58,12 @@ def plot_explanations(
     ImportError
         If matplotlib is not installed.
     """
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as err:  # pragma: no cover - depends on the installation
-        raise ImportError(MSG_NO_MATPLOTLIB) from err
     images = _numpy(x)
     maps = _numpy(as_maps(torch.from_numpy(_numpy(attributions))))
     rows = min(len(images), max_examples)
     columns = 3 if curves is not None else 2
-    figure, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3 * rows), squeeze=False)
+    figure = new_figure(what="plot_explanations", figsize=(3 * columns, 3 * rows))
+    axes = figure.subplots(rows, columns, squeeze=False)
     for row in range(rows):
         picture = images[row].transpose(1, 2, 0)
         picture = picture[..., 0] if picture.shape[-1] == 1 else np.clip(picture, 0, 1)
@@ -89,7 +82,4 @@ def plot_explanations(
             axes[row, 2].set_title(f"{curves.kind}: AUC {curves.auc[row]:.3f}", fontsize=9)
             axes[row, 2].set_xlabel("fraction of pixels", fontsize=8)
     figure.tight_layout()
-    target = Path(path)
-    figure.savefig(target, format="png", dpi=80)
-    plt.close(figure)
-    return target
+    return save_figure(figure, path, format="png", dpi=80)

@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from trustlab.core.metrics import roc_curve
+from trustlab.core.plotting import new_figure, save_figure
 from trustlab.core.typing import ArrayLike, PathLike
 
 __all__ = ["plot_roc"]
-
-MSG_NO_MATPLOTLIB = "plot_roc needs matplotlib: pip install 'trustlab[plot]'."
 
 
 def plot_roc(
@@ -49,14 +48,8 @@ def plot_roc(
     ImportError
         If matplotlib is not installed.
     """
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as err:  # pragma: no cover - depends on the installation
-        raise ImportError(MSG_NO_MATPLOTLIB) from err
-    figure, axes = plt.subplots(figsize=(5, 5))
+    figure = new_figure(what="plot_roc", figsize=(5, 5))
+    axes = figure.subplots()
     floor = 1.0
     for name, values in scores.items():
         curve = roc_curve(y_true=y_true, scores=values)
@@ -74,7 +67,4 @@ def plot_roc(
     if title:
         axes.set_title(title)
     axes.legend(loc="lower right", fontsize="small")
-    target = Path(path)
-    figure.savefig(target, dpi=120, bbox_inches="tight")
-    plt.close(figure)
-    return target
+    return save_figure(figure, path, dpi=120, bbox_inches="tight")

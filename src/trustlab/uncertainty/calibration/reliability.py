@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from trustlab.core.plotting import new_figure, save_figure
 from trustlab.core.typing import ArrayLike, PathLike
 from trustlab.uncertainty.calibration.metrics import (
     expected_calibration_error,
@@ -13,8 +14,6 @@ from trustlab.uncertainty.calibration.metrics import (
 )
 
 __all__ = ["plot_reliability_diagram"]
-
-MSG_NO_MATPLOTLIB = "plot_reliability_diagram needs matplotlib: pip install 'trustlab[plot]'."
 
 
 def plot_reliability_diagram(
@@ -49,16 +48,8 @@ def plot_reliability_diagram(
     """
     bins = reliability_bins(y_true=y_true, probs=probs, n_bins=n_bins, binning=binning)
     ece = expected_calibration_error(y_true=y_true, probs=probs, n_bins=n_bins, binning=binning)
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as err:  # pragma: no cover - depends on the installation
-        raise ImportError(MSG_NO_MATPLOTLIB) from err
-    figure, (top, bottom) = plt.subplots(
-        2, 1, figsize=(5, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
-    )
+    figure = new_figure(what="plot_reliability_diagram", figsize=(5, 6))
+    top, bottom = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     width = bins.upper - bins.lower
     filled = bins.count > 0
     accuracy = np.where(filled, bins.accuracy, 0.0)
@@ -84,7 +75,4 @@ def plot_reliability_diagram(
     bottom.bar(bins.lower, bins.count, width=width, align="edge", edgecolor="black")
     bottom.set_xlabel("confidence")
     bottom.set_ylabel("examples")
-    target = Path(path)
-    figure.savefig(target, dpi=120, bbox_inches="tight")
-    plt.close(figure)
-    return target
+    return save_figure(figure, path, dpi=120, bbox_inches="tight")
