@@ -146,6 +146,7 @@ def test_version() -> None:
     assert result.stdout.strip() == trustlab.__version__
 
 
+@pytest.mark.slow
 def test_version_through_main(tmp_path: Path) -> None:
     proc = run_main("version", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -115,6 +115,7 @@ def test_plot_without_matplotlib_names_the_extra(monkeypatch: pytest.MonkeyPatch
     assert "pip install trustlab[plot]" in MSG_NO_MATPLOTLIB
 
 
+@pytest.mark.slow
 def test_the_package_imports_without_plot_or_benchmark_extras() -> None:
     import subprocess
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 BLOCK_PSYCOPG = """
 import importlib.abc, sys
 
@@ -24,6 +26,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 def test_imports_without_optional_extras() -> None:
     done = subprocess.run(
         [sys.executable, "-c", BLOCK_PSYCOPG], capture_output=True, text=True, check=False

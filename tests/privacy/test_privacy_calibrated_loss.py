@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from privacy_hand import binary_logits, hand_reference
@@ -37,6 +38,7 @@ def test_score_is_out_reference_loss_minus_target_loss() -> None:
     np.testing.assert_allclose(scores, expected, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_calibration_beats_the_plain_loss(population: Population) -> None:
     index = np.arange(len(population.y))
     calibrated = CalibratedLossAttack(reference=population.reference).infer(

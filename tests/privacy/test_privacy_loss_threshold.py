@@ -227,6 +227,7 @@ def test_base_class_is_abstract() -> None:
     assert isinstance(LossThresholdAttack(), MembershipInferenceAttack)
 
 
+@pytest.mark.slow
 def test_privacy_imports_only_core() -> None:
     code = (
         "import sys, trustlab.privacy; "

@@ -17,6 +17,7 @@ from trustlab.robustness.training import PGDAdversarialTraining
 from trustlab.robustness.training.base import inner_pgd
 
 
+@pytest.mark.slow
 def test_pgd_training_raises_pgd_robust_accuracy(digits_cnn: nn.Module, digits_split: Any) -> None:
     model = trainable_copy(digits_cnn)
     epochs: list[int] = []

@@ -36,6 +36,7 @@ def test_beta_zero_is_plain_cross_entropy_training(
     assert report.losses[0] == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_trades_raises_pgd_robust_accuracy(digits_cnn: nn.Module, digits_split: Any) -> None:
     model = trainable_copy(digits_cnn)
     TRADES(eps=LINF_EPS, steps=5, epochs=2, lr=2e-3).fit(

@@ -15,6 +15,9 @@ from robustness_task_support import baseline_file, built_task_dir, load_baseline
 
 from trustlab.core.models import build_model
 
+# Each test builds a robustness task (trains its baseline) and serves it.
+pytestmark = pytest.mark.slow
+
 TASK = "robustness-small"
 
 
