@@ -121,7 +121,7 @@ def _bad_files(task_dir: Path) -> list[tuple[str, bytes, str]]:
     return [
         ("empty", b"", "empty"),
         ("no header", "\n".join(good).encode(), "header"),
-        ("missing id", "\n".join([header, *good[1:]]).encode(), "have no score"),
+        ("missing id", "\n".join([header, *good[1:]]).encode(), "have no row"),
         ("duplicate id", "\n".join([header, *good, good[3]]).encode(), "second time"),
         ("unknown id", "\n".join([header, *good, "999999,0.1"]).encode(), "not a candidate"),
         ("nan", "\n".join([header, "0,nan", *good[1:]]).encode(), "finite"),

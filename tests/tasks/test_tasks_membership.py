@@ -18,8 +18,7 @@ import trustlab
 from trustlab.core.errors import ConfigurationError, SubmissionError
 from trustlab.core.training import accuracy
 from trustlab.tasks import build_task, get_kind, open_task, parse_spec
-from trustlab.tasks.base import TaskPaths
-from trustlab.tasks.membership import (
+from trustlab.tasks._csv import (
     MSG_BAD_ID,
     MSG_BAD_SCORE,
     MSG_DUPLICATE,
@@ -29,8 +28,17 @@ from trustlab.tasks.membership import (
     MSG_NO_HEADER,
     MSG_NONFINITE,
     MSG_UNKNOWN,
-    read_scores,
 )
+from trustlab.tasks.base import TaskPaths
+from trustlab.tasks.membership import read_scores
+
+#: What the membership task's messages say of its ids.
+CANDIDATES = {
+    "noun": "candidate id",
+    "artifact": "candidates.npz",
+    "header": "id,score",
+    "expected": 2,
+}
 
 IDS = np.arange(10, dtype=np.int64)
 
@@ -117,12 +125,14 @@ def test_bom_through_the_kind_validate(small_task_dir: Path, tmp_path: Path) -> 
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\n", "\r\n", "\ufeff"])
 def test_empty_file(text: str) -> None:
-    assert refused(text) == MSG_EMPTY.format(n=10)
+    assert refused(text) == MSG_EMPTY.format(**CANDIDATES, n=10)
 
 
 def test_missing_header_on_a_data_row_hints_at_it() -> None:
     message = refused("\n".join(good_rows()) + "\n")
-    assert message == MSG_NO_HEADER.format(found="0,0.000", hint=", which looks like a data row")
+    assert message == MSG_NO_HEADER.format(
+        **CANDIDATES, found="0,0.000", hint=", which looks like a data row"
+    )
     assert "looks like a data row" in message
 
 
@@ -133,74 +143,76 @@ def test_negative_id_first_line_also_looks_like_a_data_row() -> None:
 @pytest.mark.parametrize("header", ["identifier,score", "id;score", "id,score,extra", "id"])
 def test_wrong_header(header: str) -> None:
     message = refused(csv_text(good_rows(), header=header))
-    assert message == MSG_NO_HEADER.format(found=header, hint="")
+    assert message == MSG_NO_HEADER.format(**CANDIDATES, found=header, hint="")
     assert "looks like a data row" not in message
 
 
 def test_long_header_is_cut_in_the_message() -> None:
     message = refused(csv_text(good_rows(), header="x" * 500))
-    assert message == MSG_NO_HEADER.format(found="x" * 80, hint="")
+    assert message == MSG_NO_HEADER.format(**CANDIDATES, found="x" * 80, hint="")
 
 
 @pytest.mark.parametrize(("row", "count"), [("3", 1), ("3,0.5,extra", 3), ("3,0.5,", 3)])
 def test_wrong_number_of_fields(row: str, count: int) -> None:
     rows = good_rows()
     rows[3] = row
-    assert refused(csv_text(rows)) == MSG_FIELDS.format(line=5, count=count)
+    assert refused(csv_text(rows)) == MSG_FIELDS.format(**CANDIDATES, line=5, count=count)
 
 
 @pytest.mark.parametrize("value", ["abc", "1.5", "", "0x3", "3e0"])
 def test_id_that_is_not_an_integer(value: str) -> None:
     rows = good_rows()
     rows[0] = f"{value},0.5"
-    assert refused(csv_text(rows)) == MSG_BAD_ID.format(line=2, value=value)
+    assert refused(csv_text(rows)) == MSG_BAD_ID.format(**CANDIDATES, line=2, value=value)
 
 
 def test_bad_id_value_is_cut_in_the_message() -> None:
     rows = good_rows()
     rows[0] = "x" * 100 + ",0.5"
-    assert refused(csv_text(rows)) == MSG_BAD_ID.format(line=2, value="x" * 40)
+    assert refused(csv_text(rows)) == MSG_BAD_ID.format(**CANDIDATES, line=2, value="x" * 40)
 
 
 @pytest.mark.parametrize("value", ["high", "", "0.5.1", "1,5"])
 def test_score_that_is_not_a_number(value: str) -> None:
     rows = good_rows()
     rows[1] = f"1,{value}" if value != "1,5" else '1,"1,5"'
-    assert refused(csv_text(rows)) == MSG_BAD_SCORE.format(line=3, value=value, id=1)
+    assert refused(csv_text(rows)) == MSG_BAD_SCORE.format(**CANDIDATES, line=3, value=value, id=1)
 
 
 @pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999"])
 def test_score_that_is_not_finite(value: str) -> None:
     rows = good_rows()
     rows[2] = f"2,{value}"
-    assert refused(csv_text(rows)) == MSG_NONFINITE.format(line=4, id=2, value=value)
+    assert refused(csv_text(rows)) == MSG_NONFINITE.format(**CANDIDATES, line=4, id=2, value=value)
 
 
 def test_duplicate_id_names_both_lines() -> None:
     rows = good_rows()
     rows.insert(7, "4,0.9")
-    assert refused(csv_text(rows)) == MSG_DUPLICATE.format(line=9, id=4, first=6)
+    assert refused(csv_text(rows)) == MSG_DUPLICATE.format(**CANDIDATES, line=9, id=4, first=6)
 
 
 def test_unknown_id() -> None:
     rows = [*good_rows(), "10,0.5"]
-    assert refused(csv_text(rows)) == MSG_UNKNOWN.format(line=12, id=10)
+    assert refused(csv_text(rows)) == MSG_UNKNOWN.format(**CANDIDATES, line=12, id=10)
 
 
 def test_missing_ids_are_counted_with_examples() -> None:
     ids = np.arange(100, dtype=np.int64)
     rows = good_rows(ids[::2])
     message = refused(csv_text(rows), ids)
-    assert message == MSG_MISSING.format(count=50, examples="1, 3, 5, 7, 9", n=100)
+    assert message == MSG_MISSING.format(**CANDIDATES, count=50, examples="1, 3, 5, 7, 9", n=100)
 
 
 def test_only_a_header_misses_every_id() -> None:
-    assert refused("id,score\n") == MSG_MISSING.format(count=10, examples="0, 1, 2, 3, 4", n=10)
+    assert refused("id,score\n") == MSG_MISSING.format(
+        **CANDIDATES, count=10, examples="0, 1, 2, 3, 4", n=10
+    )
 
 
 def test_line_numbers_count_blank_lines() -> None:
     text = "id,score\n0,0.1\n\n1,oops\n"
-    assert refused(text) == MSG_BAD_SCORE.format(line=4, value="oops", id=1)
+    assert refused(text) == MSG_BAD_SCORE.format(**CANDIDATES, line=4, value="oops", id=1)
 
 
 def test_malformed_csv_is_a_submission_error() -> None:

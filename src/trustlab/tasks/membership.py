@@ -33,11 +33,8 @@ the candidates (see :func:`trustlab.core.metrics.tpr_at_fpr` for the threshold r
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
-import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +47,7 @@ from trustlab.core.metrics import auc, tpr_at_fpr, tpr_at_fprs
 from trustlab.core.models import build_model
 from trustlab.core.training import accuracy, fit_classifier
 from trustlab.core.weights import save_model
+from trustlab.tasks import _csv
 from trustlab.tasks._scoring import bootstrap_interval, score_parts, stratified_public_mask
 from trustlab.tasks._training import (
     MSG_OWN_MODEL,
@@ -69,29 +67,6 @@ from trustlab.tasks.readme import render_readme
 from trustlab.tasks.registry import register_kind
 from trustlab.tasks.spec import TaskSpec, parse_params
 
-MSG_EMPTY = (
-    "The file is empty. Submit a CSV whose first line is the header 'id,score', followed by "
-    "one line per candidate id ({n} lines)."
-)
-MSG_ENCODING = "The file is not UTF-8 text (byte {pos}); save the CSV as UTF-8."
-MSG_NO_HEADER = (
-    "Line 1 must be the header 'id,score'; found {found!r}{hint}. Add the header line "
-    "'id,score' at the top of the file."
-)
-MSG_CSV = "Line {line}: the file is not valid CSV ({error}); save it as plain 'id,score' lines."
-MSG_FIELDS = "Line {line}: expected 2 comma-separated values 'id,score', found {count}."
-MSG_BAD_ID = "Line {line}: id {value!r} is not an integer candidate id."
-MSG_BAD_SCORE = "Line {line}: score {value!r} for id {id} is not a number; give a finite number."
-MSG_NONFINITE = "Line {line}: score for id {id} is {value}; every score must be a finite number."
-MSG_DUPLICATE = (
-    "Line {line}: id {id} appears a second time (first on line {first}); give each candidate "
-    "id exactly once."
-)
-MSG_UNKNOWN = "Line {line}: id {id} is not a candidate id; use the ids from candidates.npz."
-MSG_MISSING = (
-    "{count} candidate id(s) have no score, e.g. {examples}; give a score for every id in "
-    "candidates.npz ({n} ids)."
-)
 MSG_TOO_SMALL = (
     "params: {dataset} has {available} examples, but the task needs "
     "{needed} (candidates + calibration); lower n_candidates or n_calibration."
@@ -142,6 +117,10 @@ class MembershipParams(BaseModel):
         return value
 
 
+#: How the membership task's messages name an id.
+CANDIDATE_NOUN = "candidate id"
+
+
 def _metric_name(fpr: float) -> str:
     return f"tpr@{fpr:g}"
 
@@ -154,76 +133,7 @@ def read_scores(text: str, *, candidate_ids: np.ndarray) -> dict[int, float]:
     SubmissionError
         With the line number and what to fix for the first problem found.
     """
-    n = len(candidate_ids)
-    text = text.removeprefix("\ufeff")
-    if not text.strip():
-        raise SubmissionError(MSG_EMPTY.format(n=n))
-    known = set(candidate_ids.tolist())
-    # newline=None: '\r\n' and a lone '\r' (old spreadsheet exports) both end a line.
-    reader = csv.reader(io.StringIO(text, newline=None))
-    rows = _csv_rows(reader)
-    header = next(rows, None)
-    if header is None or [h.strip().lower() for h in header] != ["id", "score"]:
-        found = ",".join(header or [])
-        hint = ""
-        if header and header[0].strip().lstrip("-").isdigit():
-            hint = ", which looks like a data row"
-        raise SubmissionError(MSG_NO_HEADER.format(found=found[:80], hint=hint))
-    scores: dict[int, float] = {}
-    first_line: dict[int, int] = {}
-    for index, row in enumerate(rows):
-        line = index + 2
-        if not row or all(not cell.strip() for cell in row):
-            continue
-        if len(row) != 2:
-            raise SubmissionError(MSG_FIELDS.format(line=line, count=len(row)))
-        raw_id, raw_score = row[0].strip(), row[1].strip()
-        try:
-            ident = int(raw_id)
-        except ValueError:
-            raise SubmissionError(MSG_BAD_ID.format(line=line, value=raw_id[:40])) from None
-        try:
-            score = float(raw_score)
-        except ValueError:
-            raise SubmissionError(
-                MSG_BAD_SCORE.format(line=line, value=raw_score[:40], id=ident)
-            ) from None
-        if not math.isfinite(score):
-            raise SubmissionError(MSG_NONFINITE.format(line=line, id=ident, value=raw_score))
-        if ident in first_line:
-            raise SubmissionError(
-                MSG_DUPLICATE.format(line=line, id=ident, first=first_line[ident])
-            )
-        if ident not in known:
-            raise SubmissionError(MSG_UNKNOWN.format(line=line, id=ident))
-        first_line[ident] = line
-        scores[ident] = score
-    if len(scores) != n:
-        missing = sorted(known - scores.keys())
-        examples = ", ".join(str(i) for i in missing[:5])
-        raise SubmissionError(MSG_MISSING.format(count=len(missing), examples=examples, n=n))
-    return scores
-
-
-def _csv_rows(reader: Any) -> Iterator[list[str]]:
-    """The reader's rows; a malformed line (e.g. a huge field) becomes a SubmissionError."""
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise SubmissionError(
-                MSG_CSV.format(line=reader.line_num, error=str(exc)[:120])
-            ) from None
-        yield row
-
-
-def _decode(data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SubmissionError(MSG_ENCODING.format(pos=exc.start)) from None
+    return _csv.read_scores(text, ids=candidate_ids, artifact="candidates.npz", noun=CANDIDATE_NOUN)
 
 
 @register_kind
@@ -343,7 +253,7 @@ class MembershipInference(TaskKind):
         self, spec: TaskSpec, *, paths: TaskPaths, file: Path, fields: Mapping[str, str]
     ) -> dict[str, Any]:
         ids = _load_ids(paths)
-        scores = read_scores(_decode(file.read_bytes()), candidate_ids=ids)
+        scores = read_scores(_csv.decode(file.read_bytes()), candidate_ids=ids)
         return {"rows": len(scores)}
 
     def score(
@@ -352,7 +262,7 @@ class MembershipInference(TaskKind):
         params = self._params(spec)
         with np.load(paths.hidden / "answers.npz", allow_pickle=False) as answers:
             ids, member, public = answers["ids"], answers["member"], answers["public"]
-        scores = read_scores(_decode(file.read_bytes()), candidate_ids=ids)
+        scores = read_scores(_csv.decode(file.read_bytes()), candidate_ids=ids)
         values = np.array([scores[i] for i in ids.tolist()], dtype=np.float64)
         primary = spec.metric or _metric_name(params.fprs[0])
         return score_parts(

@@ -13,6 +13,7 @@ from trustlab.core.errors import ConfigurationError
 from trustlab.core.models import build_model
 from trustlab.core.training import accuracy, fit_classifier
 from trustlab.core.weights import save_model
+from trustlab.tasks._csv import decode
 from trustlab.tasks._scoring import bootstrap_interval, mean, score_parts, stratified_public_mask
 from trustlab.tasks._training import (
     architecture_arguments,
@@ -24,7 +25,6 @@ from trustlab.tasks.base import ProgressFn, ScoreResult, TaskKind, TaskPaths
 from trustlab.tasks.conformal.params import ConformalParams
 from trustlab.tasks.conformal.submission import read_sets
 from trustlab.tasks.model_submission import check_architecture_name
-from trustlab.tasks.ood_detection.submission import decode
 from trustlab.tasks.readme import render_readme
 from trustlab.tasks.registry import register_kind
 from trustlab.tasks.spec import TaskSpec, parse_params

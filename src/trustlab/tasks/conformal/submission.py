@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from trustlab.core.errors import SubmissionError
-from trustlab.tasks.ood_detection.submission import (
+from trustlab.tasks._csv import (
     IdTracker,
     csv_rows,
     parse_id,

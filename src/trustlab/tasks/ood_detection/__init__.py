@@ -28,6 +28,7 @@ in-distribution ones are), ``tnr@95`` (one minus it), AUPR-in and AUPR-out, with
 intervals of the AUROC and the FPR.
 """
 
+from trustlab.tasks._csv import read_scores
 from trustlab.tasks.ood_detection.kind import (
     MSG_CLASSES,
     MSG_TOO_SMALL,
@@ -37,7 +38,6 @@ from trustlab.tasks.ood_detection.kind import (
     synthetic_inputs,
 )
 from trustlab.tasks.ood_detection.params import OODParams
-from trustlab.tasks.ood_detection.submission import read_scores
 
 __all__ = [
     "MSG_CLASSES",

@@ -13,6 +13,7 @@ from trustlab.core.errors import ConfigurationError
 from trustlab.core.models import build_model
 from trustlab.core.training import accuracy, fit_classifier
 from trustlab.core.weights import save_model
+from trustlab.tasks._csv import decode, read_scores
 from trustlab.tasks._scoring import bootstrap_interval, score_parts, stratified_public_mask
 from trustlab.tasks._training import (
     architecture_arguments,
@@ -23,7 +24,6 @@ from trustlab.tasks._training import (
 from trustlab.tasks.base import ProgressFn, ScoreResult, TaskKind, TaskPaths
 from trustlab.tasks.model_submission import check_architecture_name
 from trustlab.tasks.ood_detection.params import OODParams
-from trustlab.tasks.ood_detection.submission import decode, read_scores
 from trustlab.tasks.readme import render_readme
 from trustlab.tasks.registry import register_kind
 from trustlab.tasks.spec import TaskSpec, parse_params
