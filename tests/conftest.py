@@ -16,6 +16,7 @@ SUPPORT = Path(__file__).parent / "support"
 if str(SUPPORT) not in sys.path:
     sys.path.insert(0, str(SUPPORT))
 
+from cli_runner import main_runner  # noqa: E402 - needs the path above
 from specs import SMALL_SPEC  # noqa: E402 - needs the path above
 
 POSTGRES_URL = os.environ.get("TRUSTLAB_TEST_POSTGRES_URL")
@@ -98,3 +99,9 @@ def make_settings(data_dir: Path, database_url: str) -> Callable[..., Any]:
         return Settings(**values)
 
     return make
+
+
+@pytest.fixture
+def trustlab_main(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Call :func:`trustlab.cli.main` in-process as ``trustlab ARGS...``."""
+    return main_runner(capsys, monkeypatch)

@@ -4,39 +4,19 @@ stderr, exit code 2 and nothing written."""
 from __future__ import annotations
 
 import json
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from trustlab.cli import main
 from trustlab.core.data import save_npz
 
 
-@dataclass
-class Outcome:
-    code: int
-    stdout: str
-    stderr: str
-
-
 @pytest.fixture
-def trustlab(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
-    def call(*args: str | Path) -> Outcome:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["trustlab", *(str(a) for a in args)])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        captured = capsys.readouterr()
-        return Outcome(code, captured.out, captured.err)
-
-    return call
+def trustlab(trustlab_main: Any) -> Any:
+    """``trustlab ARGS...`` run in-process (the shared ``trustlab_main`` fixture)."""
+    return trustlab_main
 
 
 @pytest.mark.slow
@@ -56,7 +36,7 @@ def test_audit_writes_the_report_and_prints_its_path(trustlab, tabular, tmp_path
         "--threshold",
         "performance.accuracy=0.99,0.98",
     )
-    assert result.code == 0, result.stderr
+    assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(out / "report.html")
     data = json.loads((out / "report.json").read_text())
     assert data["thresholds"]["performance.accuracy"]["green"] == 0.99
@@ -118,7 +98,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(  # type: ignore[no-un
     args, message = _bad_inputs(tabular, tmp_path)[case]
     out = tmp_path / "out"
     result = trustlab("audit", *args, "--out", out)
-    assert result.code == 2
+    assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
     assert message in " ".join(lines)

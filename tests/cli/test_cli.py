@@ -12,19 +12,19 @@ import os
 import socket
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import yaml
+from cli_runner import Outcome
 from digests import tree_digest
 from specs import SMALL_SPEC
 from typer.testing import CliRunner
 
 import trustlab
-from trustlab.cli import app, main
+from trustlab.cli import app
 from trustlab.server.arena import Arena
 from trustlab.server.errors import ApiError
 from trustlab.server.services import teams
@@ -44,31 +44,6 @@ def _no_trustlab_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def cli(*args: str | Path) -> Any:
     """Run the app in-process; stdout and stderr are kept apart."""
     return runner.invoke(app, [str(a) for a in args], catch_exceptions=True)
-
-
-@dataclass
-class Outcome:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-@pytest.fixture
-def trustlab_main(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Call :func:`trustlab.cli.main` in-process as ``trustlab ARGS...``."""
-
-    def call(*args: str | Path) -> Outcome:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["trustlab", *(str(a) for a in args)])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        captured = capsys.readouterr()
-        return Outcome(code, captured.out, captured.err)
-
-    return call
 
 
 def run_main(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
