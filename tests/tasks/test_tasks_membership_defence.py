@@ -200,3 +200,30 @@ def test_the_demo_spec_is_valid() -> None:
     assert path in [Path(str(p)) for p in demo_specs()]
     spec = load_spec(path)
     assert get_kind(spec.kind).check_spec(spec) == []
+
+
+def test_scoring_queries_the_models_on_the_scoring_device(
+    task_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trustlab.tasks.membership_defence import kind as module
+    from trustlab.tasks.spec import DEVICE_ENV
+
+    devices: list[str] = []
+    evaluate = module._evaluate
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        devices.append(kwargs["device"])
+        evaluation = evaluate(*args, **kwargs)
+        assert all(p.device.type == "cpu" for p in args[1].parameters())
+        return evaluation
+
+    monkeypatch.setattr(module, "_evaluate", spy)
+    # A GPU worker scores a task pinned to the CPU on the CPU: the spec's device comes first.
+    monkeypatch.setenv(DEVICE_ENV, "cuda")
+    spec = parse_spec({**copy.deepcopy(SPEC), "device": "cpu"})
+    sample = task_dir / "public" / "sample_submission.safetensors"
+    kind = get_kind("membership-defence")
+    kind.score(spec, paths=TaskPaths(task_dir), file=sample, fields=FIELDS)
+    monkeypatch.setenv(DEVICE_ENV, "cpu")
+    kind.score(_spec(), paths=TaskPaths(task_dir), file=sample, fields=FIELDS)
+    assert devices == ["cpu", "cpu"]

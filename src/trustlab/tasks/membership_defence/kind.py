@@ -43,7 +43,7 @@ from trustlab.tasks.model_submission import (
 )
 from trustlab.tasks.readme import render_readme
 from trustlab.tasks.registry import register_kind
-from trustlab.tasks.spec import TaskSpec, parse_params
+from trustlab.tasks.spec import TaskSpec, parse_params, scoring_device
 
 if TYPE_CHECKING:
     from torch import nn
@@ -235,7 +235,11 @@ class MembershipDefence(TaskKind):
         model = load_submitted_model(params.architectures, file=file, fields=fields)
         x, y, member, public = _load_candidates(paths)
         _check_outputs(model, x[:VALIDATION_ROWS], n_classes=int(y.max()) + 1)
-        evaluation = _evaluate(params, model, paths=paths, reference=None)
+        # The worker's device (TRUSTLAB_DEVICE) or the spec's: the submitted model and the
+        # reference models answer the attacks' queries there.
+        evaluation = _evaluate(
+            params, model, paths=paths, reference=None, device=scoring_device(spec)
+        )
         return score_parts(
             public, _part_metrics_fn(params, evaluation, member, spec), primary="score"
         )
@@ -256,8 +260,10 @@ def _evaluate(
     *,
     paths: TaskPaths,
     reference: ReferenceModels | None,
+    device: str = "cpu",
 ) -> _Evaluation:
-    """Run the model on every candidate and every attack against it, once."""
+    """Run the model on every candidate and every attack against it, once, with the model and
+    the reference models on ``device``."""
     from trustlab.privacy import RMIA, LiRA, ReferenceModels
 
     x, y, _, _ = _load_candidates(paths)
@@ -265,6 +271,9 @@ def _evaluate(
         population_x, population_y = data["x"], data["y"]
     if reference is None:
         reference = ReferenceModels.load(paths.hidden / REFERENCE_FOLDER, x=x, y=y)
+    model.to(device)
+    for reference_model in reference.models:
+        reference_model.to(device)
     predictions = predict_logits(model, x, batch_size=params.batch_size).argmax(dim=1).numpy()
     attack_scores: dict[str, np.ndarray] = {}
     index = np.arange(len(x))
