@@ -116,3 +116,31 @@ def test_best_deterministic_predictor_and_bounded_group_loss() -> None:
     worst = max(np.mean(predictions[group == g] != y[group == g].numpy()) for g in (0, 1))
     assert report.gap == pytest.approx(worst)
     assert report.criterion == "bounded_group_loss"
+
+
+def test_a_run_that_cannot_reach_the_bound_warns_and_says_what_to_do() -> None:
+    x, y, group = _problem(200)
+    # A model that predicts the group, and best responses that barely move it (one step of lr
+    # 1e-6): the game cannot reach the bound.
+    model = torch.nn.Linear(3, 2)
+    with torch.no_grad():
+        model.weight.zero_()
+        model.bias.zero_()
+        model.weight[1, 0] = 10.0
+    eg = ExponentiatedGradient(bound=0.005, max_iter=6, epochs=1, lr=1e-6, batch_size=200)
+    with pytest.warns(UserWarning, match="cannot reach the bound") as caught:
+        eg.fit(model=model, x=x, y=y, sensitive_features=group)
+    # The game looks converged against its only (immovable) response, but misses the bound.
+    assert eg.converged_ and eg.violation_ > 0.4
+    assert "more epochs or a larger lr" in str(caught[0].message)
+    assert eg.gap_ == pytest.approx(1.0)
+
+
+def test_a_run_stopped_before_convergence_warns() -> None:
+    x, y, group = _problem(200)
+    torch.manual_seed(0)
+    eg = ExponentiatedGradient(bound=0.2, max_iter=1, nu=1e-9, epochs=1, lr=1e-2, batch_size=100)
+    with pytest.warns(UserWarning, match="ran all max_iter = 1 rounds") as caught:
+        eg.fit(model=torch.nn.Linear(3, 2), x=x, y=y, sensitive_features=group)
+    assert not eg.converged_ and eg.best_gap_ >= eg.nu_ and eg.violation_ <= 0
+    assert "Raise max_iter" in str(caught[0].message)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -33,6 +34,18 @@ from trustlab.fairness.base import MITIGATIONS, MitigationReport, ModelMitigatio
 from trustlab.fairness.metrics import SensitiveFeatures
 
 __all__ = ["ExponentiatedGradient"]
+
+MSG_NOT_CONVERGED = (
+    "ExponentiatedGradient ran all max_iter = {rounds} rounds and ended with a duality gap of "
+    "{gap:.3g}, above its convergence threshold nu = {nu:.3g}: the randomised classifier may "
+    "break the bound. "
+    "Raise max_iter, or let each best response move further (more epochs or a larger lr)."
+)
+MSG_INFEASIBLE = (
+    "ExponentiatedGradient's randomised classifier exceeds the bound on its own training rows "
+    "by {violation:.3g}, more than the {allowed:.3g} the reduction allows: its best responses "
+    "cannot reach the bound. Let each move further (more epochs or a larger lr)."
+)
 
 # Fairlearn's constants (fairlearn/reductions/_exponentiated_gradient).
 _ACCURACY_MUL = 0.5
@@ -124,6 +137,17 @@ class ExponentiatedGradient(ModelMitigation):
         Best responses trained.
     best_gap_ : float
         The duality gap of the returned classifier.
+    nu_ : float
+        The convergence threshold used (``nu``, or Fairlearn's default computed from the
+        first best response).
+    converged_ : bool
+        Whether ``best_gap_ < nu_``. When it is not, :meth:`fit` warns (``UserWarning``).
+    violation_ : float
+        How far the randomised classifier's largest moment exceeds ``bound`` on the training
+        rows (<= 0 within it). The reduction allows ``bound * (1 + 2 * nu_)``; beyond that
+        :meth:`fit` warns: the duality gap is measured against the best responses found, so a
+        best response too weak to move (too few epochs, too small a learning rate) can look
+        converged while the bound is far off.
     history_ : list of dict
         Per round: ``gap`` (duality gap) and ``violation`` (worst moment minus bound).
     model_ : torch.nn.Module
@@ -225,10 +249,14 @@ class ExponentiatedGradient(ModelMitigation):
         self._calls = 0
         self._h: list[FloatArray] = []
         self._lp_cache: tuple[int, FloatArray, FloatArray, _Gap] | None = None
-        weights, gap, history = self._run()
+        weights, gap, nu, history = self._run()
+        violation = float(np.max(weights @ np.array(self._gammas) - self.bound))
         self.models_ = self._models
         self.weights_ = weights
         self.best_gap_ = gap
+        self.nu_ = nu
+        self.converged_ = gap < nu
+        self.violation_ = violation
         self.history_ = history
         self.n_oracle_calls_ = self._calls
         self.best_index_ = self._best_deterministic()
@@ -239,12 +267,19 @@ class ExponentiatedGradient(ModelMitigation):
         )
         for name in ("_template", "_data", "_moments", "_lp_cache", "_h", "_errors", "_gammas"):
             delattr(self, name)
+        allowed = self.bound * (1.0 + 2.0 * nu)
+        if violation > allowed:
+            message = MSG_INFEASIBLE.format(violation=violation, allowed=allowed)
+            warnings.warn(message, UserWarning, stacklevel=2)
+        elif not self.converged_:
+            message = MSG_NOT_CONVERGED.format(rounds=len(history), gap=gap, nu=nu)
+            warnings.warn(message, UserWarning, stacklevel=2)
         return self
 
     def _train(self, model: nn.Module, data: TrainingData) -> None:  # pragma: no cover
         raise NotImplementedError  # fit is overridden: the game trains many models
 
-    def _run(self) -> tuple[FloatArray, float, list[dict[str, float]]]:
+    def _run(self) -> tuple[FloatArray, float, float, list[dict[str, float]]]:
         moments, bound = self._moments, self.bound
         big_b = 1.0 / bound
         n_constraints = moments.n_constraints
@@ -294,7 +329,7 @@ class ExponentiatedGradient(ModelMitigation):
         weights = np.zeros(len(self._models))
         chosen = mixtures[best_t]
         weights[: len(chosen)] = chosen
-        return weights, gaps[best_t], history
+        return weights, gaps[best_t], nu, history
 
     @staticmethod
     def _mixture(counts: dict[int, float]) -> FloatArray:
