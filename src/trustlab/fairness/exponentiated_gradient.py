@@ -169,10 +169,12 @@ class ExponentiatedGradient(ModelMitigation):
     >>> x = torch.randn(300, 3)
     >>> group = (x[:, 0] > 0).long()
     >>> y = ((x[:, 1] + group) > 0.5).long()
-    >>> eg = ExponentiatedGradient(bound=0.02, max_iter=5, epochs=2)
+    >>> eg = ExponentiatedGradient(bound=0.02, max_iter=15, epochs=3, lr=0.05)
     >>> eg = eg.fit(model=torch.nn.Linear(3, 2), x=x, y=y, sensitive_features=group)
     >>> eg.predict(x=x).shape
     (300,)
+    >>> eg.converged_ and eg.violation_ <= 0
+    True
     """
 
     _parameter_constraints: ClassVar[dict[str, Constraint]] = {

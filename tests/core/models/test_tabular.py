@@ -61,6 +61,31 @@ def test_bin_edges_come_from_the_training_rows_and_keep_resolution_on_spikes() -
     assert np.any(np.isclose(net.bin_edges[0].numpy(), 0.3, atol=0.1))  # the tree finds the cut
 
 
+def test_default_bins_give_every_value_of_a_discrete_column_its_own_edge() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 4)).astype(np.float32)
+    x[:, 1] = rng.integers(0, 120, 2000)  # integer-valued, like Adult's capital gains
+    x[:1800, 1] = 0.0
+    net = _net()
+    net.set_bin_edges(x)
+    assert set(np.unique(x[:, 1])) <= set(net.bin_edges[1].numpy().tolist())
+
+
+@pytest.mark.slow
+def test_fine_bins_learn_the_effect_of_single_values() -> None:
+    # The label depends on two exact values of an integer column, as income does on a few
+    # exact capital-gain amounts: with an edge at every value, each is a feature of its own.
+    rng = np.random.default_rng(1)
+    x = np.zeros((1200, 4), dtype=np.float32)
+    x[:, 0] = rng.integers(0, 40, 1200)
+    y = np.isin(x[:, 0], [7, 23]).astype(np.int64)
+    net = _net(n_blocks=1, width=16)
+    fit_tabular(net, x=x, y=y, epochs=25, patience=25, lr=1e-2, batch_size=100)
+    predictions = predict_logits(net, x).argmax(dim=1).numpy()
+    assert np.mean(predictions[y == 1] == 1) > 0.95
+    assert np.mean(predictions[y == 0] == 0) > 0.99
+
+
 def test_the_ensemble_averages_member_probabilities() -> None:
     net = _net(n_members=3)
     x = torch.randn(5, 4)

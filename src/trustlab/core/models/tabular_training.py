@@ -161,7 +161,7 @@ def fit_tabular(
     y_val: ArrayLike | None = None,
     validation_fraction: float = 0.15,
     epochs: int = 100,
-    patience: int = 10,
+    patience: int = 16,
     lr: float = 1e-3,
     weight_decay: float = 1e-4,
     batch_size: int = 256,
@@ -192,8 +192,9 @@ def fit_tabular(
         Share of ``x`` held out when no validation set is given, in (0, 1).
     epochs : int, default=100
         Most epochs per member.
-    patience : int, default=10
-        Epochs without a better validation loss before a member stops.
+    patience : int, default=16
+        Epochs without a better validation loss before a member stops (Gorishniy et al.'s
+        setting).
     lr : float, default=1e-3
         AdamW learning rate.
     weight_decay : float, default=1e-4
